@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# "The tests": install deps, build (dev), run every test against a throwaway
+# PostgreSQL and nats-server, then the storage tests under ASan/UBSan.
+# Extra arguments go to the dev ctest run, e.g. `scripts/test.sh -L unit`.
+# Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$DL_ROOT"
+
+phase() { echo; echo "== $*"; }
+
+phase "dependencies"
+bash scripts/install-deps.sh
+
+phase "build (dev)"
+dl_build dev
+
+tmp=$(mktemp -d /tmp/dealerline-test.XXXXXX)
+# mktemp makes it 0700; as root the servers' `postgres` user must get inside.
+chmod 755 "$tmp"
+
+# Always stop what we started and remove the temp dir, keeping the exit status.
+cleanup() {
+  local rc=$?
+  dl_pg_stop "$tmp/pg"
+  dl_nats_stop "$tmp/nats"
+  rm -rf -- "$tmp"
+  echo
+  echo "== done in ${SECONDS}s (exit status $rc)"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+phase "services (throwaway PostgreSQL and nats-server)"
+pg_port=$(dl_free_port)
+nats_port=$(dl_free_port)
+while [[ $nats_port == "$pg_port" ]]; do nats_port=$(dl_free_port); done
+dl_pg_start "$tmp/pg" "$pg_port" fast
+dl_nats_start "$tmp/nats" "$nats_port"
+export DEALERLINE_TEST_POSTGRES="$DL_PG_CONNINFO"
+export DEALERLINE_TEST_NATS="$DL_NATS_URL"
+
+phase "tests (dev)"
+ctest --preset dev --output-on-failure -j2 "$@"
+
+if [[ ${DEALERLINE_SKIP_ASAN:-0} == 1 ]]; then
+  phase "asan skipped (DEALERLINE_SKIP_ASAN=1)"
+else
+  phase "build (asan, storage tests)"
+  dl_build asan storage_tests storage_fault_tests storage_crash_child
+  phase "tests (asan, storage)"
+  # Full stack traces for UBSan reports unless the caller chose otherwise.
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+  ctest --preset asan --output-on-failure -L storage
+fi

@@ -1,0 +1,870 @@
+#include "storage/event_log.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+
+#include "storage/detail/record.hpp"
+
+namespace dealerline::storage {
+
+using namespace detail;
+
+std::string_view to_string(error::kind k) noexcept {
+    switch (k) {
+        case error::kind::bad_request: return "bad_request";
+        case error::kind::conflict: return "conflict";
+        case error::kind::command_mismatch: return "command_mismatch";
+        case error::kind::io: return "io";
+        case error::kind::closed: return "closed";
+        case error::kind::not_found: return "not_found";
+        case error::kind::corrupt: return "corrupt";
+    }
+    return "unknown";
+}
+
+std::string to_hex(const sha256& h) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (auto b : h) {
+        out.push_back(digits[b >> 4]);
+        out.push_back(digits[b & 0xf]);
+    }
+    return out;
+}
+
+std::optional<sha256> sha256_from_hex(std::string_view hex) {
+    if (hex.size() != 64) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    sha256 out{};
+    for (std::size_t i = 0; i < 32; ++i) {
+        const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+    }
+    return out;
+}
+
+recorded_event recorded_event::from(const event_view& v) {
+    return recorded_event{v.position,       v.version,          v.recorded_at_us,          v.schema_version,
+                          std::string(v.stream), std::string(v.type), std::string(v.command_id),
+                          std::string(v.actor),  std::string(v.correlation_id), std::string(v.data),
+                          std::string(v.metadata), v.hash};
+}
+
+namespace {
+
+error make_error(error::kind k, std::string message) { return error{k, std::move(message)}; }
+
+error io_error(const rocksdb::Status& s, std::string_view what) {
+    return make_error(error::kind::io, std::string(what) + ": " + s.ToString());
+}
+
+// SHA-256 through one reusable EVP context: the chain hash is computed once per event, so the
+// per-call setup of the one-shot API would show in the writer's profile.
+class hasher {
+public:
+    hasher() : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {}
+    ~hasher() {
+        EVP_MD_free(md_);
+        EVP_MD_CTX_free(ctx_);
+    }
+    hasher(const hasher&) = delete;
+    hasher& operator=(const hasher&) = delete;
+
+    sha256 chain(const sha256& previous, std::string_view canonical) {
+        sha256 out{};
+        unsigned int n = 0;
+        EVP_DigestInit_ex(ctx_, md_, nullptr);
+        EVP_DigestUpdate(ctx_, previous.data(), previous.size());
+        EVP_DigestUpdate(ctx_, canonical.data(), canonical.size());
+        EVP_DigestFinal_ex(ctx_, out.data(), &n);
+        return out;
+    }
+    sha256 digest(std::string_view bytes) {
+        sha256 out{};
+        unsigned int n = 0;
+        EVP_DigestInit_ex(ctx_, md_, nullptr);
+        EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+        EVP_DigestFinal_ex(ctx_, out.data(), &n);
+        return out;
+    }
+
+private:
+    EVP_MD_CTX* ctx_;
+    EVP_MD* md_;
+};
+
+hasher& thread_hasher() {
+    thread_local hasher h;
+    return h;
+}
+
+bool printable(std::string_view s) {
+    return std::none_of(s.begin(), s.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+    });
+}
+
+bool valid_json(std::string_view text) {
+    unsigned char buffer[4096];
+    boost::json::monotonic_resource arena(buffer, sizeof buffer);
+    boost::json::parse_options options;
+    options.max_depth = limits::max_json_depth;
+    boost::system::error_code ec;
+    (void)boost::json::parse(text, ec, &arena, options);  // only the verdict matters
+    return !ec;
+}
+
+// Checks everything that can be checked without the log's state; returns the append's size.
+result<std::size_t> validate(append_request& request) {
+    auto bad = [](std::string message) { return tl::unexpected(make_error(error::kind::bad_request, std::move(message))); };
+    if (request.command_id.empty()) return bad("command_id is required");
+    if (request.command_id.size() > limits::max_id || !printable(request.command_id))
+        return bad("command_id must be at most 256 printable characters");
+    if (request.actor.size() > limits::max_id || !printable(request.actor))
+        return bad("actor must be at most 256 printable characters");
+    if (request.correlation_id.size() > limits::max_id || !printable(request.correlation_id))
+        return bad("correlation_id must be at most 256 printable characters");
+    if (request.writes.empty()) return bad("an append needs at least one stream write");
+
+    std::size_t total = 0, events = 0;
+    std::unordered_set<std::string_view> seen;
+    for (auto& write : request.writes) {
+        if (write.stream.empty()) return bad("stream name is empty");
+        if (write.stream.size() > limits::max_stream_name)
+            return bad("stream name is longer than 256 bytes: " + write.stream.substr(0, 64) + "…");
+        if (!printable(write.stream)) return bad("stream name has control characters");
+        if (!seen.insert(write.stream).second) return bad("stream " + write.stream + " is written twice in one append");
+        for (auto& e : write.events) {
+            if (e.type.empty()) return bad("event type is empty in stream " + write.stream);
+            if (e.type.size() > limits::max_type_name || !printable(e.type))
+                return bad("event type must be at most 128 printable characters");
+            if (e.schema_version == 0) return bad("schema_version starts at 1 (event " + e.type + ")");
+            if (e.metadata.empty()) e.metadata = "{}";
+            const std::size_t size = e.data.size() + e.metadata.size();
+            if (size > limits::max_event_bytes)
+                return bad("event " + e.type + " is " + std::to_string(size) + " bytes; the limit is 1 MiB");
+            total += size + e.type.size() + write.stream.size();
+            if (total > limits::max_append_bytes) return bad("the append is over the 16 MiB limit");
+            if (!valid_json(e.data)) return bad("data of event " + e.type + " is not valid JSON");
+            if (!valid_json(e.metadata)) return bad("metadata of event " + e.type + " is not valid JSON");
+            ++events;
+        }
+    }
+    if (events == 0) return bad("an append needs at least one event");
+    return total;
+}
+
+// The digest that decides whether a reused command id means the same command.
+sha256 fingerprint_of(const append_request& request) {
+    std::string bytes;
+    if (!request.fingerprint.empty()) {
+        bytes = "caller:";
+        bytes += request.fingerprint;
+    } else {
+        bytes = "content:";
+        for (const auto& write : request.writes) {
+            put_str(bytes, write.stream);
+            put_u8(bytes, static_cast<std::uint8_t>(write.expected.what));
+            put_u64(bytes, write.expected.version);
+            put_u32(bytes, static_cast<std::uint32_t>(write.events.size()));
+            for (const auto& e : write.events) {
+                put_str(bytes, e.type);
+                put_u32(bytes, e.schema_version);
+                put_str(bytes, e.data);
+                put_str(bytes, e.metadata);
+            }
+        }
+        put_str(bytes, request.actor);
+        put_str(bytes, request.correlation_id);
+    }
+    return thread_hasher().digest(bytes);
+}
+
+std::string encode_command(const sha256& fingerprint, const append_result& r) {
+    std::string out;
+    out.append(reinterpret_cast<const char*>(fingerprint.data()), fingerprint.size());
+    put_u64(out, r.first_position);
+    put_u32(out, r.event_count);
+    put_u32(out, static_cast<std::uint32_t>(r.streams.size()));
+    for (const auto& s : r.streams) {
+        put_str(out, s.stream);
+        put_u64(out, s.version);
+    }
+    return out;
+}
+
+bool decode_command(std::string_view value, sha256& fingerprint, append_result& r) {
+    reader in(value);
+    auto fp = in.bytes(32);
+    if (!in.ok()) return false;
+    std::memcpy(fingerprint.data(), fp.data(), 32);
+    r.first_position = in.u64();
+    r.event_count = in.u32();
+    const auto n = in.u32();
+    r.streams.clear();
+    for (std::uint32_t i = 0; i < n && in.ok(); ++i) {
+        auto stream = in.str();
+        auto version = in.u64();
+        r.streams.push_back({std::string(stream), version});
+    }
+    return in.ok() && in.at_end();
+}
+
+std::string_view expected_text(const expected_version& e, std::string& buffer) {
+    switch (e.what) {
+        case expected_version::kind::any: return "any";
+        case expected_version::kind::no_stream: return "no stream";
+        case expected_version::kind::exists: return "an existing stream";
+        case expected_version::kind::exact: buffer = "version " + std::to_string(e.version); return buffer;
+    }
+    return "?";
+}
+
+bool holds(const expected_version& e, std::uint64_t current) {
+    switch (e.what) {
+        case expected_version::kind::any: return true;
+        case expected_version::kind::no_stream: return current == 0;
+        case expected_version::kind::exists: return current > 0;
+        case expected_version::kind::exact: return current == e.version;
+    }
+    return false;
+}
+
+std::int64_t system_clock_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+struct pending {
+    append_request request;
+    sha256 fingerprint{};
+    std::size_t bytes = 0;
+    std::promise<result<append_result>> promise;
+};
+
+}  // namespace
+
+struct event_log::impl {
+    std::filesystem::path dir;
+    log_options options;
+    rocksdb::DB* db = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::ColumnFamilyHandle* meta = nullptr;
+    rocksdb::ColumnFamilyHandle* events = nullptr;
+    rocksdb::ColumnFamilyHandle* streams = nullptr;
+    rocksdb::ColumnFamilyHandle* commands = nullptr;
+    rocksdb::ColumnFamilyHandle* snapshots = nullptr;
+
+    // Published state: what readers may see.
+    std::atomic<std::uint64_t> committed{0};
+    mutable std::mutex head_mutex;
+    sha256 committed_hash{};
+    mutable std::mutex tail_mutex;
+    mutable std::condition_variable tail_cv;
+
+    // Writer-thread state.
+    std::uint64_t next_position = 1;
+    sha256 chain_hash{};
+    std::int64_t last_stamp = 0;
+    std::unordered_map<std::string, std::uint64_t> stream_heads;  // a cache, refilled from the index
+    static constexpr std::size_t max_cached_streams = 1u << 20;
+
+    std::mutex queue_mutex;
+    std::condition_variable queue_cv;
+    std::deque<pending> queue;
+    bool stopping = false;
+    std::atomic<bool> failed{false};
+    std::string failure;  // under queue_mutex
+    std::thread writer;
+
+    ~impl() { close(); }
+
+    void close() {
+        if (writer.joinable()) {
+            {
+                std::lock_guard lock(queue_mutex);
+                stopping = true;
+            }
+            queue_cv.notify_all();
+            writer.join();
+        }
+        if (db != nullptr) {
+            for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);  // close-time: nothing to recover
+            handles.clear();
+            (void)db->Close();
+            delete db;
+            db = nullptr;
+        }
+        tail_cv.notify_all();
+    }
+
+    std::int64_t now() const { return options.clock ? options.clock() : system_clock_us(); }
+
+    // The stream's version as of the committed log (0: no such stream).
+    result<std::uint64_t> indexed_version(std::string_view stream, std::uint64_t at_most_position) const {
+        const std::string lower = stream_key(stream, 0);
+        std::string upper(stream);
+        upper.push_back('\x01');
+        rocksdb::Slice upper_slice(upper), lower_slice(lower);
+        rocksdb::ReadOptions ro;
+        ro.iterate_upper_bound = &upper_slice;
+        ro.iterate_lower_bound = &lower_slice;
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, streams));
+        for (it->SeekToLast(); it->Valid(); it->Prev()) {
+            if (from_be64(it->value().ToStringView()) <= at_most_position) {
+                const auto key = it->key().ToStringView();
+                return from_be64(key.substr(key.size() - 8));
+            }
+        }
+        if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading the stream index"));
+        return 0;
+    }
+
+    void start_writer() {
+        writer = std::thread([this] { run_writer(); });
+    }
+
+    void run_writer() {
+        std::vector<pending> group;
+        for (;;) {
+            {
+                std::unique_lock lock(queue_mutex);
+                queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+                if (queue.empty()) return;  // stopping, and everything queued has been answered
+                std::size_t bytes = 0;
+                while (!queue.empty() && group.size() < options.max_group_appends &&
+                       (group.empty() || bytes + queue.front().bytes <= options.max_group_bytes)) {
+                    bytes += queue.front().bytes;
+                    group.push_back(std::move(queue.front()));
+                    queue.pop_front();
+                }
+            }
+            commit_group(group);
+            group.clear();
+        }
+    }
+
+    // Decides every append of the group against the log plus the group's earlier appends, writes
+    // the accepted ones in one synced batch, and only then answers anybody.
+    void commit_group(std::vector<pending>& group) {
+        std::vector<result<append_result>> outcomes;
+        outcomes.reserve(group.size());
+        if (failed.load()) {
+            std::string why;
+            {
+                std::lock_guard lock(queue_mutex);
+                why = failure;
+            }
+            for (auto& p : group)
+                p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log failed earlier: " + why)));
+            return;
+        }
+
+        rocksdb::WriteBatch batch;
+        std::unordered_map<std::string, std::uint64_t> group_heads;
+        std::unordered_map<std::string, std::pair<sha256, append_result>> group_commands;
+        std::uint64_t position = next_position;
+        sha256 hash = chain_hash;
+        const std::int64_t stamp = std::max(now(), last_stamp);
+        std::string record, key_buffer;
+        std::vector<std::uint64_t> current;
+        bool wrote = false;
+
+        for (auto& p : group) {
+            auto& rq = p.request;
+            outcomes.push_back(decide_one(p, group_heads, group_commands, current));
+            if (!outcomes.back() || outcomes.back()->duplicate) continue;
+
+            append_result r;
+            r.first_position = position;
+            for (std::size_t w = 0; w < rq.writes.size(); ++w) {
+                const auto& write = rq.writes[w];
+                std::uint64_t version = current[w];
+                for (const auto& e : write.events) {
+                    ++version;
+                    record.clear();
+                    encode_canonical(record, position, version, stamp, write.stream, e, rq.command_id, rq.actor,
+                                     rq.correlation_id);
+                    hash = thread_hasher().chain(hash, record);
+                    record.append(reinterpret_cast<const char*>(hash.data()), hash.size());
+                    const std::string position_key = be64(position);
+                    (void)batch.Put(events, position_key, record);  // WriteBatch::Put only fails past 4 GiB
+                    (void)batch.Put(streams, stream_key(write.stream, version), position_key);
+                    ++position;
+                    ++r.event_count;
+                }
+                group_heads[write.stream] = version;
+                r.streams.push_back({write.stream, version});
+            }
+            (void)batch.Put(commands, rq.command_id, encode_command(p.fingerprint, r));
+            group_commands.emplace(rq.command_id, std::make_pair(p.fingerprint, r));
+            outcomes.back() = std::move(r);
+            wrote = true;
+        }
+
+        if (wrote) {
+            rocksdb::WriteOptions wo;
+            wo.sync = true;
+            const auto status = db->Write(wo, &batch);
+            if (!status.ok()) {
+                // We cannot know what reached the disk; refuse further appends until reopened
+                // (recovery then sees either the whole batch or none of it).
+                const auto e = io_error(status, "writing to the event log");
+                {
+                    std::lock_guard lock(queue_mutex);
+                    failure = e.message;
+                }
+                failed.store(true);
+                for (auto& p : group) p.promise.set_value(tl::unexpected(e));
+                return;
+            }
+            next_position = position;
+            chain_hash = hash;
+            last_stamp = stamp;
+            if (stream_heads.size() + group_heads.size() > max_cached_streams) stream_heads.clear();
+            for (auto& [stream, version] : group_heads) stream_heads[stream] = version;
+            {
+                std::lock_guard lock(head_mutex);
+                committed_hash = hash;
+            }
+            {
+                std::lock_guard lock(tail_mutex);
+                committed.store(position - 1);
+            }
+            tail_cv.notify_all();
+        }
+        for (std::size_t i = 0; i < group.size(); ++i) group[i].promise.set_value(std::move(outcomes[i]));
+    }
+
+    // Idempotency and expected versions for one append; fills `current` with each written
+    // stream's version before the append. A duplicate comes back with duplicate = true.
+    result<append_result> decide_one(const pending& p, std::unordered_map<std::string, std::uint64_t>& group_heads,
+                                     std::unordered_map<std::string, std::pair<sha256, append_result>>& group_commands,
+                                     std::vector<std::uint64_t>& current) {
+        const auto& rq = p.request;
+        auto replay = [&](const sha256& stored_fp, append_result stored) -> result<append_result> {
+            if (stored_fp != p.fingerprint)
+                return tl::unexpected(make_error(error::kind::command_mismatch,
+                                                 "command id " + rq.command_id +
+                                                     " was already used for a different command"));
+            stored.duplicate = true;
+            return stored;
+        };
+        if (auto it = group_commands.find(rq.command_id); it != group_commands.end())
+            return replay(it->second.first, it->second.second);
+        std::string stored;
+        const auto s = db->Get(rocksdb::ReadOptions(), commands, rq.command_id, &stored);
+        if (s.ok()) {
+            sha256 fp{};
+            append_result r;
+            if (!decode_command(stored, fp, r))
+                return tl::unexpected(make_error(error::kind::corrupt, "command record of " + rq.command_id + " is damaged"));
+            return replay(fp, std::move(r));
+        }
+        if (!s.IsNotFound()) return tl::unexpected(io_error(s, "reading the command index"));
+
+        current.assign(rq.writes.size(), 0);
+        for (std::size_t w = 0; w < rq.writes.size(); ++w) {
+            const auto& write = rq.writes[w];
+            std::uint64_t version = 0;
+            if (auto g = group_heads.find(write.stream); g != group_heads.end()) {
+                version = g->second;
+            } else if (auto c = stream_heads.find(write.stream); c != stream_heads.end()) {
+                version = c->second;
+            } else {
+                auto v = indexed_version(write.stream, to_end);
+                if (!v) return tl::unexpected(v.error());
+                version = *v;
+                stream_heads.emplace(write.stream, version);
+            }
+            if (!holds(write.expected, version)) {
+                std::string buffer;
+                return tl::unexpected(make_error(
+                    error::kind::conflict, "stream " + write.stream + " is at version " + std::to_string(version) +
+                                               ", expected " + std::string(expected_text(write.expected, buffer))));
+            }
+            current[w] = version;
+        }
+        return append_result{};
+    }
+
+    result<void> recover_head() {
+        rocksdb::ReadOptions ro;
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, events));
+        it->SeekToLast();
+        if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading the log's head"));
+        if (!it->Valid()) return {};
+        event_view head;
+        std::string_view canonical;
+        if (!decode_event(it->value().ToStringView(), head, canonical) ||
+            head.position != from_be64(it->key().ToStringView()))
+            return tl::unexpected(make_error(error::kind::corrupt, "the newest event of the log does not decode"));
+        committed.store(head.position);
+        committed_hash = head.hash;
+        next_position = head.position + 1;
+        chain_hash = head.hash;
+        last_stamp = head.recorded_at_us;
+        return {};
+    }
+};
+
+event_log::event_log(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+event_log::~event_log() = default;
+
+result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& dir, log_options options) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const bool existed = fs::exists(dir / "CURRENT", ec);
+    if (!existed) {
+        if (options.read_only || !options.create_if_missing)
+            return tl::unexpected(make_error(error::kind::not_found, "no event log at " + dir.string()));
+        if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+            return tl::unexpected(make_error(error::kind::bad_request,
+                                             dir.string() + " is not empty and holds no event log; refusing to use it"));
+    }
+
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = !options.read_only;
+    db_options.create_missing_column_families = !options.read_only;
+    db_options.keep_log_file_num = 3;
+    db_options.IncreaseParallelism(2);
+
+    auto with_bloom = [] {
+        rocksdb::ColumnFamilyOptions cf;
+        rocksdb::BlockBasedTableOptions table;
+        table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+        cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+        return cf;
+    };
+    std::vector<rocksdb::ColumnFamilyDescriptor> families{
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {cf_events, rocksdb::ColumnFamilyOptions()},
+        {cf_streams, with_bloom()},
+        {cf_commands, with_bloom()},
+        {cf_snapshots, with_bloom()},
+    };
+
+    auto i = std::make_unique<impl>();
+    i->dir = dir;
+    i->options = std::move(options);
+    rocksdb::Status s;
+    if (i->options.read_only)
+        s = rocksdb::DB::OpenForReadOnly(db_options, dir.string(), families, &i->handles, &i->db);
+    else
+        s = rocksdb::DB::Open(db_options, dir.string(), families, &i->handles, &i->db);
+    if (!s.ok()) {
+        if (existed && s.IsInvalidArgument())
+            return tl::unexpected(make_error(error::kind::bad_request,
+                                             dir.string() + " is a RocksDB database but not a dealerline event log (" +
+                                                 s.ToString() + ")"));
+        return tl::unexpected(io_error(s, "opening the event log at " + dir.string()));
+    }
+    i->meta = i->handles[0];
+    i->events = i->handles[1];
+    i->streams = i->handles[2];
+    i->commands = i->handles[3];
+    i->snapshots = i->handles[4];
+
+    std::string stored_format;
+    s = i->db->Get(rocksdb::ReadOptions(), i->meta, meta_format_key, &stored_format);
+    if (s.IsNotFound()) {
+        if (existed)
+            return tl::unexpected(make_error(error::kind::bad_request,
+                                             dir.string() + " holds a RocksDB database that is not a dealerline event log"));
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        s = i->db->Put(wo, i->meta, meta_format_key, std::to_string(format_version));
+        if (!s.ok()) return tl::unexpected(io_error(s, "writing the log's format version"));
+    } else if (!s.ok()) {
+        return tl::unexpected(io_error(s, "reading the log's format version"));
+    } else if (stored_format != std::to_string(format_version)) {
+        return tl::unexpected(make_error(error::kind::bad_request, "the log at " + dir.string() + " has format version " +
+                                                                       stored_format + "; this build reads version " +
+                                                                       std::to_string(format_version)));
+    }
+
+    if (auto r = i->recover_head(); !r) return tl::unexpected(r.error());
+    if (!i->options.read_only) i->start_writer();
+    return std::unique_ptr<event_log>(new event_log(std::move(i)));
+}
+
+std::future<result<append_result>> event_log::append_async(append_request request) {
+    pending p;
+    auto future = p.promise.get_future();
+    if (impl_->options.read_only) {
+        p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log is open read-only")));
+        return future;
+    }
+    auto size = validate(request);
+    if (!size) {
+        p.promise.set_value(tl::unexpected(size.error()));
+        return future;
+    }
+    p.bytes = *size;
+    p.fingerprint = fingerprint_of(request);
+    p.request = std::move(request);
+    {
+        std::lock_guard lock(impl_->queue_mutex);
+        if (impl_->stopping) {
+            p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log is closing")));
+            return future;
+        }
+        impl_->queue.push_back(std::move(p));
+    }
+    impl_->queue_cv.notify_one();
+    return future;
+}
+
+result<append_result> event_log::append(append_request request) { return append_async(std::move(request)).get(); }
+
+result<std::uint64_t> event_log::scan(std::uint64_t from, std::uint64_t to,
+                                      const std::function<bool(const event_view&)>& visit) const {
+    to = std::min(to, head_position());
+    from = std::max<std::uint64_t>(from, 1);
+    if (from > to) return 0;
+    const std::string lower = be64(from), upper = be64(to + 1);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    ro.readahead_size = 2u << 20;
+    ro.fill_cache = false;  // a scan would evict what the point reads need
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
+    std::uint64_t visited = 0;
+    event_view view;
+    std::string_view canonical;
+    for (it->Seek(lower); it->Valid(); it->Next()) {
+        if (!decode_event(it->value().ToStringView(), view, canonical))
+            return tl::unexpected(make_error(error::kind::corrupt, "event at position " +
+                                                                       std::to_string(from_be64(it->key().ToStringView())) +
+                                                                       " does not decode"));
+        ++visited;
+        if (!visit(view)) break;
+    }
+    if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "scanning the log"));
+    return visited;
+}
+
+result<std::vector<recorded_event>> event_log::read_all(std::uint64_t from_position, std::size_t max) const {
+    std::vector<recorded_event> out;
+    if (max == 0) return out;
+    out.reserve(std::min<std::size_t>(max, 4096));
+    auto r = scan(from_position, to_end, [&](const event_view& v) {
+        out.push_back(recorded_event::from(v));
+        return out.size() < max;
+    });
+    if (!r) return tl::unexpected(r.error());
+    return out;
+}
+
+result<std::vector<recorded_event>> event_log::read_stream(std::string_view stream, std::uint64_t from_version,
+                                                           std::size_t max) const {
+    std::vector<recorded_event> out;
+    const std::uint64_t head = head_position();
+    const std::string lower = stream_key(stream, std::max<std::uint64_t>(from_version, 1));
+    std::string upper(stream);
+    upper.push_back('\x01');
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->streams));
+    std::string value;
+    event_view view;
+    std::string_view canonical;
+    for (it->Seek(lower); it->Valid() && out.size() < max; it->Next()) {
+        const auto position = from_be64(it->value().ToStringView());
+        if (position > head) break;  // written but not yet acknowledged: not ours to show
+        const auto s = impl_->db->Get(ro, impl_->events, be64(position), &value);
+        if (!s.ok())
+            return tl::unexpected(io_error(s, "reading event " + std::to_string(position) + " of stream " + std::string(stream)));
+        if (!decode_event(value, view, canonical))
+            return tl::unexpected(make_error(error::kind::corrupt, "event at position " + std::to_string(position) + " does not decode"));
+        out.push_back(recorded_event::from(view));
+    }
+    if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading stream " + std::string(stream)));
+    return out;
+}
+
+std::uint64_t event_log::head_position() const noexcept { return impl_->committed.load(); }
+
+sha256 event_log::head_hash() const {
+    std::lock_guard lock(impl_->head_mutex);
+    return impl_->committed_hash;
+}
+
+result<std::uint64_t> event_log::stream_version(std::string_view stream) const {
+    return impl_->indexed_version(stream, head_position());
+}
+
+result<std::optional<append_result>> event_log::find_command(std::string_view command_id) const {
+    std::string stored;
+    const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->commands, command_id, &stored);
+    if (s.IsNotFound()) return std::optional<append_result>{};
+    if (!s.ok()) return tl::unexpected(io_error(s, "reading the command index"));
+    sha256 fp{};
+    append_result r;
+    if (!decode_command(stored, fp, r))
+        return tl::unexpected(make_error(error::kind::corrupt, "command record of " + std::string(command_id) + " is damaged"));
+    r.duplicate = true;
+    return std::optional<append_result>(std::move(r));
+}
+
+std::uint64_t event_log::wait_for(std::uint64_t after, std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock lock(impl_->tail_mutex);
+    impl_->tail_cv.wait_until(lock, deadline, [&] { return impl_->committed.load() > after; });
+    return impl_->committed.load();
+}
+
+result<verify_report> event_log::verify(std::uint64_t from, std::uint64_t to) const {
+    verify_report report;
+    report.head_position = head_position();
+    report.from = std::max<std::uint64_t>(from, 1);
+    report.to = std::min(to, report.head_position);
+    if (report.from > report.to) return report;
+    auto bad = [&](std::uint64_t position, std::string problem) {
+        report.first_bad = position;
+        report.problem = std::move(problem);
+        return report;
+    };
+
+    hasher h;
+    sha256 previous{};
+    std::string value;
+    rocksdb::ReadOptions point;
+    if (report.from > 1) {
+        const auto s = impl_->db->Get(point, impl_->events, be64(report.from - 1), &value);
+        event_view v;
+        std::string_view canonical;
+        if (!s.ok() || !decode_event(value, v, canonical))
+            return bad(report.from - 1, "the event before the range is missing or does not decode");
+        previous = v.hash;
+    }
+
+    const std::string lower = be64(report.from), upper = be64(report.to + 1);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    ro.readahead_size = 2u << 20;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
+    std::unordered_map<std::string, std::uint64_t> stream_versions;
+    std::uint64_t expected = report.from;
+    event_view view;
+    std::string_view canonical;
+    for (it->Seek(lower); it->Valid(); it->Next(), ++expected) {
+        const auto key = from_be64(it->key().ToStringView());
+        if (key != expected)
+            return bad(expected, "event is missing (the next stored position is " + std::to_string(key) + ")");
+        if (!decode_event(it->value().ToStringView(), view, canonical)) return bad(expected, "event does not decode");
+        if (view.position != expected)
+            return bad(expected, "event records position " + std::to_string(view.position) + " but is stored at " +
+                                     std::to_string(expected));
+        if (h.chain(previous, canonical) != view.hash) return bad(expected, "hash does not match the event's content and chain");
+        previous = view.hash;
+        ++report.checked;
+
+        const auto s = impl_->db->Get(point, impl_->streams, stream_key(view.stream, view.version), &value);
+        if (!s.ok() || from_be64(value) != expected)
+            return bad(expected, "stream index has no entry for " + std::string(view.stream) + " version " +
+                                     std::to_string(view.version) + " pointing here");
+        auto [slot, first_seen] = stream_versions.try_emplace(std::string(view.stream), view.version);
+        if (!first_seen) {
+            if (view.version != slot->second + 1)
+                return bad(expected, "stream " + std::string(view.stream) + " jumps from version " +
+                                         std::to_string(slot->second) + " to " + std::to_string(view.version));
+            slot->second = view.version;
+        } else if (view.version > 1 && report.from == 1) {
+            return bad(expected, "stream " + std::string(view.stream) + " starts at version " + std::to_string(view.version));
+        }
+    }
+    if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading the log for verify"));
+    if (expected != report.to + 1) return bad(expected, "event is missing (the log ends early)");
+    report.head_hash = previous;
+
+    // Over the whole log, the index must hold exactly one entry per event: every event's entry was
+    // found above, so counting is enough to rule out extra (forged) entries.
+    if (report.from == 1 && report.to == report.head_position) {
+        std::unique_ptr<rocksdb::Iterator> idx(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->streams));
+        std::uint64_t entries = 0;
+        for (idx->SeekToFirst(); idx->Valid(); idx->Next()) {
+            // Entries past `to` were appended while we were verifying.
+            if (from_be64(idx->value().ToStringView()) <= report.to) ++entries;
+        }
+        if (!idx->status().ok()) return tl::unexpected(io_error(idx->status(), "reading the stream index for verify"));
+        if (entries != report.checked) {
+            // Name the entry that points at an event which does not claim it.
+            for (idx->SeekToFirst(); idx->Valid(); idx->Next()) {
+                const auto position = from_be64(idx->value().ToStringView());
+                if (position > report.to) continue;
+                const auto key = idx->key().ToStringView();
+                const auto s = impl_->db->Get(point, impl_->events, be64(position), &value);
+                if (!s.ok() || !decode_event(value, view, canonical) || stream_key(view.stream, view.version) != key)
+                    return bad(position, "stream index has an entry for " + std::string(key.substr(0, key.size() - 9)) +
+                                             " version " + std::to_string(from_be64(key.substr(key.size() - 8))) +
+                                             " that the event here does not claim");
+            }
+            return bad(report.to, "stream index holds " + std::to_string(entries) + " entries for " +
+                                      std::to_string(report.checked) + " events");
+        }
+    }
+    return report;
+}
+
+result<void> event_log::backup(const std::filesystem::path& dir) const {
+    rocksdb::Checkpoint* raw = nullptr;
+    auto s = rocksdb::Checkpoint::Create(impl_->db, &raw);
+    if (!s.ok()) return tl::unexpected(io_error(s, "preparing a backup"));
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    s = checkpoint->CreateCheckpoint(dir.string());
+    if (!s.ok()) return tl::unexpected(io_error(s, "writing a backup to " + dir.string()));
+    return {};
+}
+
+result<void> event_log::put_snapshot(std::string_view stream, const snapshot& snap) {
+    if (impl_->options.read_only) return tl::unexpected(make_error(error::kind::closed, "the log is open read-only"));
+    std::string value;
+    put_u64(value, snap.version);
+    value.append(snap.state);
+    const auto s = impl_->db->Put(rocksdb::WriteOptions(), impl_->snapshots, stream, value);
+    if (!s.ok()) return tl::unexpected(io_error(s, "writing a snapshot of " + std::string(stream)));
+    return {};
+}
+
+result<std::optional<snapshot>> event_log::get_snapshot(std::string_view stream) const {
+    std::string value;
+    const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->snapshots, stream, &value);
+    if (s.IsNotFound()) return std::optional<snapshot>{};
+    if (!s.ok()) return tl::unexpected(io_error(s, "reading a snapshot of " + std::string(stream)));
+    reader in(value);
+    snapshot snap;
+    snap.version = in.u64();
+    if (!in.ok()) return tl::unexpected(make_error(error::kind::corrupt, "snapshot of " + std::string(stream) + " is damaged"));
+    snap.state = value.substr(8);
+    return std::optional<snapshot>(std::move(snap));
+}
+
+bool event_log::read_only() const noexcept { return impl_->options.read_only; }
+const std::filesystem::path& event_log::dir() const noexcept { return impl_->dir; }
+
+}  // namespace dealerline::storage
