@@ -6,6 +6,8 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+
+#include <pthread.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -14,6 +16,8 @@
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 
@@ -264,8 +268,28 @@ struct pending {
     std::promise<result<append_result>> promise;
 };
 
+// A decided group: its batch is in RocksDB (not yet synced) unless every append in it was
+// refused or a replay; its callers are answered once the WAL is synced past it.
+struct written_group {
+    std::vector<pending> group;
+    std::vector<result<append_result>> outcomes;
+    bool wrote = false;
+    std::uint64_t last_position = 0;
+    sha256 hash{};
+};
+
 }  // namespace
 
+// Group commit as a pipeline of three threads:
+//   writer:    takes every queued append, decides them against the log and each other, writes
+//              the accepted ones as one WriteBatch *without* fsync (WAL in the page cache,
+//              memtables updated), and passes the group on;
+//   syncer:    fsyncs the WAL (DB::SyncWAL, which does not block the writer) and so makes every
+//              group written before it started durable at once; only then publishes the new head;
+//   completer: answers the callers of large cohorts (a futex wake each) off the syncer's path.
+// The writer's CPU work overlaps the syncer's fsync. When nothing else is pending, the writer
+// syncs by itself, saving a thread hand-off for a lone appender.
+// Readers never see past the published head, so nothing unsynced is ever shown or acknowledged.
 struct event_log::impl {
     std::filesystem::path dir;
     log_options options;
@@ -274,6 +298,7 @@ struct event_log::impl {
     rocksdb::ColumnFamilyHandle* meta = nullptr;
     rocksdb::ColumnFamilyHandle* events = nullptr;
     rocksdb::ColumnFamilyHandle* streams = nullptr;
+    rocksdb::ColumnFamilyHandle* heads = nullptr;
     rocksdb::ColumnFamilyHandle* commands = nullptr;
     rocksdb::ColumnFamilyHandle* snapshots = nullptr;
 
@@ -283,21 +308,36 @@ struct event_log::impl {
     sha256 committed_hash{};
     mutable std::mutex tail_mutex;
     mutable std::condition_variable tail_cv;
+    std::atomic<std::uint64_t> syncs{0}, appends_synced{0};
 
-    // Writer-thread state.
+    // Writer-thread state: ahead of the published head by what is written but not yet synced.
     std::uint64_t next_position = 1;
     sha256 chain_hash{};
     std::int64_t last_stamp = 0;
-    std::unordered_map<std::string, std::uint64_t> stream_heads;  // a cache, refilled from the index
+    std::unordered_map<std::string, std::uint64_t> stream_heads;  // a cache; the heads family is the truth
     static constexpr std::size_t max_cached_streams = 1u << 20;
 
     std::mutex queue_mutex;
     std::condition_variable queue_cv;
     std::deque<pending> queue;
     bool stopping = false;
+
+    std::mutex sync_mutex;
+    std::condition_variable sync_cv;
+    std::deque<written_group> to_sync;
+    bool syncing = false;  // the syncer (or the writer standing in for it) is in SyncWAL
+    bool writer_done = false;
+
+    std::mutex done_mutex;
+    std::condition_variable done_cv;
+    std::deque<written_group> to_complete;
+    bool syncer_done = false;
+    static constexpr std::size_t complete_inline_up_to = 4;
+
     std::atomic<bool> failed{false};
-    std::string failure;  // under queue_mutex
-    std::thread writer;
+    std::string failure;  // written once, before `failed` is set
+    std::once_flag failure_once;
+    std::thread writer, syncer, completer;
 
     ~impl() { close(); }
 
@@ -309,8 +349,11 @@ struct event_log::impl {
             }
             queue_cv.notify_all();
             writer.join();
+            syncer.join();
+            completer.join();
         }
         if (db != nullptr) {
+            if (!options.read_only) (void)db->SyncWAL();  // snapshots are written unsynced; keep them if we can
             for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);  // close-time: nothing to recover
             handles.clear();
             (void)db->Close();
@@ -322,7 +365,7 @@ struct event_log::impl {
 
     std::int64_t now() const { return options.clock ? options.clock() : system_clock_us(); }
 
-    // The stream's version as of the committed log (0: no such stream).
+    // The stream's version among events at or below `at_most_position` (0: no such stream).
     result<std::uint64_t> indexed_version(std::string_view stream, std::uint64_t at_most_position) const {
         const std::string lower = stream_key(stream, 0);
         std::string upper(stream);
@@ -342,17 +385,21 @@ struct event_log::impl {
         return 0;
     }
 
-    void start_writer() {
+    void start_threads() {
         writer = std::thread([this] { run_writer(); });
+        syncer = std::thread([this] { run_syncer(); });
+        completer = std::thread([this] { run_completer(); });
     }
 
     void run_writer() {
+        pthread_setname_np(pthread_self(), "dl-log-writer");
         std::vector<pending> group;
         for (;;) {
+            bool more_queued = false;
             {
                 std::unique_lock lock(queue_mutex);
                 queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
-                if (queue.empty()) return;  // stopping, and everything queued has been answered
+                if (queue.empty()) break;  // stopping, and everything queued has been taken
                 std::size_t bytes = 0;
                 while (!queue.empty() && group.size() < options.max_group_appends &&
                        (group.empty() || bytes + queue.front().bytes <= options.max_group_bytes)) {
@@ -360,27 +407,146 @@ struct event_log::impl {
                     group.push_back(std::move(queue.front()));
                     queue.pop_front();
                 }
+                more_queued = !queue.empty();
             }
-            commit_group(group);
+            auto written = write_group(std::move(group));
             group.clear();
+
+            bool sync_here = false;
+            {
+                std::lock_guard lock(sync_mutex);
+                if (!syncing && to_sync.empty() && !more_queued) {
+                    syncing = true;  // idle pipeline: do it ourselves, one hand-off fewer
+                    sync_here = true;
+                } else {
+                    to_sync.push_back(std::move(written));
+                }
+            }
+            if (sync_here) {
+                std::vector<written_group> one;
+                one.push_back(std::move(written));
+                sync_and_answer(one);
+                {
+                    std::lock_guard lock(sync_mutex);
+                    syncing = false;
+                }
+            }
+            sync_cv.notify_one();
+        }
+        {
+            std::lock_guard lock(sync_mutex);
+            writer_done = true;
+        }
+        sync_cv.notify_one();
+    }
+
+    void run_syncer() {
+        pthread_setname_np(pthread_self(), "dl-log-sync");
+        std::vector<written_group> groups;
+        for (;;) {
+            {
+                std::unique_lock lock(sync_mutex);
+                sync_cv.wait(lock, [&] { return (!syncing && !to_sync.empty()) || (writer_done && to_sync.empty() && !syncing); });
+                if (to_sync.empty()) break;
+                syncing = true;
+                for (auto& g : to_sync) groups.push_back(std::move(g));
+                to_sync.clear();
+            }
+            sync_and_answer(groups);
+            groups.clear();
+            {
+                std::lock_guard lock(sync_mutex);
+                syncing = false;
+            }
+            sync_cv.notify_one();
+        }
+        {
+            std::lock_guard lock(done_mutex);
+            syncer_done = true;
+        }
+        done_cv.notify_one();
+    }
+
+    void run_completer() {
+        pthread_setname_np(pthread_self(), "dl-log-answer");
+        for (;;) {
+            std::deque<written_group> ready;
+            {
+                std::unique_lock lock(done_mutex);
+                done_cv.wait(lock, [&] { return syncer_done || !to_complete.empty(); });
+                if (to_complete.empty()) return;
+                ready.swap(to_complete);
+            }
+            for (auto& g : ready) answer(g);
         }
     }
 
-    // Decides every append of the group against the log plus the group's earlier appends, writes
-    // the accepted ones in one synced batch, and only then answers anybody.
-    void commit_group(std::vector<pending>& group) {
-        std::vector<result<append_result>> outcomes;
-        outcomes.reserve(group.size());
-        if (failed.load()) {
-            std::string why;
-            {
-                std::lock_guard lock(queue_mutex);
-                why = failure;
+    static void answer(written_group& g) {
+        for (std::size_t i = 0; i < g.group.size(); ++i) g.group[i].promise.set_value(std::move(g.outcomes[i]));
+    }
+
+    void fail(std::string message) {
+        std::call_once(failure_once, [&] {
+            failure = std::move(message);
+            failed.store(true);
+        });
+    }
+
+    // Makes the groups durable with one fsync, publishes the new head, then answers (or has the
+    // completer answer) their callers. Groups are in write order.
+    void sync_and_answer(std::vector<written_group>& groups) {
+        const written_group* last_written = nullptr;
+        std::size_t appends = 0;
+        for (const auto& g : groups) {
+            appends += g.group.size();
+            if (g.wrote) last_written = &g;
+        }
+        if (last_written != nullptr) {
+            const auto status = failed.load() ? rocksdb::Status::Aborted(failure) : db->SyncWAL();
+            if (!status.ok()) {
+                // What reached the disk is unknown: refuse further appends until reopened (recovery
+                // then sees each batch whole or not at all), and acknowledge none of these.
+                const auto e = io_error(status, "syncing the event log");
+                fail(e.message);
+                for (auto& g : groups)
+                    for (auto& o : g.outcomes) o = tl::unexpected(e);
+            } else {
+                syncs.fetch_add(1, std::memory_order_relaxed);
+                appends_synced.fetch_add(appends, std::memory_order_relaxed);
+                {
+                    std::lock_guard lock(head_mutex);
+                    committed_hash = last_written->hash;
+                }
+                {
+                    std::lock_guard lock(tail_mutex);
+                    committed.store(last_written->last_position);
+                }
+                tail_cv.notify_all();
             }
-            for (auto& p : group)
-                p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log failed earlier: " + why)));
+        }
+        if (appends <= complete_inline_up_to) {
+            for (auto& g : groups) answer(g);
             return;
         }
+        {
+            std::lock_guard lock(done_mutex);
+            for (auto& g : groups) to_complete.push_back(std::move(g));
+        }
+        done_cv.notify_one();
+    }
+
+    // Decides every append of the group against the log (which includes what this writer wrote
+    // and has not yet synced) and the group's earlier appends, then writes the accepted ones as
+    // one unsynced batch.
+    written_group write_group(std::vector<pending> group) {
+        written_group out;
+        out.group = std::move(group);
+        if (failed.load()) {
+            const result<append_result> refused = tl::unexpected(make_error(error::kind::closed, "the log failed earlier: " + failure));
+            out.outcomes.assign(out.group.size(), refused);
+            return out;
+        }
+        out.outcomes.reserve(out.group.size());
 
         rocksdb::WriteBatch batch;
         std::unordered_map<std::string, std::uint64_t> group_heads;
@@ -388,14 +554,13 @@ struct event_log::impl {
         std::uint64_t position = next_position;
         sha256 hash = chain_hash;
         const std::int64_t stamp = std::max(now(), last_stamp);
-        std::string record, key_buffer;
+        std::string record;
         std::vector<std::uint64_t> current;
-        bool wrote = false;
 
-        for (auto& p : group) {
+        for (auto& p : out.group) {
             auto& rq = p.request;
-            outcomes.push_back(decide_one(p, group_heads, group_commands, current));
-            if (!outcomes.back() || outcomes.back()->duplicate) continue;
+            out.outcomes.push_back(decide_one(p, group_heads, group_commands, current));
+            if (!out.outcomes.back() || out.outcomes.back()->duplicate) continue;
 
             append_result r;
             r.first_position = position;
@@ -410,58 +575,71 @@ struct event_log::impl {
                     hash = thread_hasher().chain(hash, record);
                     record.append(reinterpret_cast<const char*>(hash.data()), hash.size());
                     const std::string position_key = be64(position);
-                    (void)batch.Put(events, position_key, record);  // WriteBatch::Put only fails past 4 GiB
+                    // WriteBatch::Put fails only past its 4 GiB size limit, far above max_group_bytes.
+                    (void)batch.Put(events, position_key, record);
                     (void)batch.Put(streams, stream_key(write.stream, version), position_key);
                     ++position;
                     ++r.event_count;
                 }
-                group_heads[write.stream] = version;
+                if (version != current[w]) {
+                    std::string v;
+                    put_u64(v, version);
+                    (void)batch.Put(heads, write.stream, v);
+                    group_heads[write.stream] = version;
+                }
                 r.streams.push_back({write.stream, version});
             }
             (void)batch.Put(commands, rq.command_id, encode_command(p.fingerprint, r));
             group_commands.emplace(rq.command_id, std::make_pair(p.fingerprint, r));
-            outcomes.back() = std::move(r);
-            wrote = true;
+            out.outcomes.back() = std::move(r);
+            out.wrote = true;
         }
+        if (!out.wrote) return out;
 
-        if (wrote) {
-            rocksdb::WriteOptions wo;
-            wo.sync = true;
-            const auto status = db->Write(wo, &batch);
-            if (!status.ok()) {
-                // We cannot know what reached the disk; refuse further appends until reopened
-                // (recovery then sees either the whole batch or none of it).
-                const auto e = io_error(status, "writing to the event log");
-                {
-                    std::lock_guard lock(queue_mutex);
-                    failure = e.message;
-                }
-                failed.store(true);
-                for (auto& p : group) p.promise.set_value(tl::unexpected(e));
-                return;
-            }
-            next_position = position;
-            chain_hash = hash;
-            last_stamp = stamp;
-            if (stream_heads.size() + group_heads.size() > max_cached_streams) stream_heads.clear();
-            for (auto& [stream, version] : group_heads) stream_heads[stream] = version;
-            {
-                std::lock_guard lock(head_mutex);
-                committed_hash = hash;
-            }
-            {
-                std::lock_guard lock(tail_mutex);
-                committed.store(position - 1);
-            }
-            tail_cv.notify_all();
+        rocksdb::WriteOptions wo;
+        wo.sync = false;  // the syncer's SyncWAL makes it durable, for many groups at once
+        const auto status = db->Write(wo, &batch);
+        if (!status.ok()) {
+            const auto e = io_error(status, "writing to the event log");
+            fail(e.message);
+            for (auto& o : out.outcomes) o = tl::unexpected(e);
+            out.wrote = false;
+            return out;
         }
-        for (std::size_t i = 0; i < group.size(); ++i) group[i].promise.set_value(std::move(outcomes[i]));
+        next_position = position;
+        chain_hash = hash;
+        last_stamp = stamp;
+        out.last_position = position - 1;
+        out.hash = hash;
+        if (stream_heads.size() + group_heads.size() > max_cached_streams) stream_heads.clear();
+        for (const auto& [stream, version] : group_heads) stream_heads[stream] = version;
+        return out;
+    }
+
+    // The stream's version as the writer sees it: the log (including unsynced writes) plus the
+    // group's earlier appends.
+    result<std::uint64_t> writer_version(const std::string& stream,
+                                         const std::unordered_map<std::string, std::uint64_t>& group_heads) {
+        if (auto g = group_heads.find(stream); g != group_heads.end()) return g->second;
+        if (auto c = stream_heads.find(stream); c != stream_heads.end()) return c->second;
+        std::string stored;
+        const auto s = db->Get(rocksdb::ReadOptions(), heads, stream, &stored);
+        std::uint64_t version = 0;
+        if (s.ok()) {
+            reader in(stored);
+            version = in.u64();
+            if (!in.ok()) return tl::unexpected(make_error(error::kind::corrupt, "head of stream " + stream + " is damaged"));
+        } else if (!s.IsNotFound()) {
+            return tl::unexpected(io_error(s, "reading the stream heads"));
+        }
+        stream_heads.emplace(stream, version);
+        return version;
     }
 
     // Idempotency and expected versions for one append; fills `current` with each written
     // stream's version before the append. A duplicate comes back with duplicate = true.
-    result<append_result> decide_one(const pending& p, std::unordered_map<std::string, std::uint64_t>& group_heads,
-                                     std::unordered_map<std::string, std::pair<sha256, append_result>>& group_commands,
+    result<append_result> decide_one(const pending& p, const std::unordered_map<std::string, std::uint64_t>& group_heads,
+                                     const std::unordered_map<std::string, std::pair<sha256, append_result>>& group_commands,
                                      std::vector<std::uint64_t>& current) {
         const auto& rq = p.request;
         auto replay = [&](const sha256& stored_fp, append_result stored) -> result<append_result> {
@@ -488,24 +666,15 @@ struct event_log::impl {
         current.assign(rq.writes.size(), 0);
         for (std::size_t w = 0; w < rq.writes.size(); ++w) {
             const auto& write = rq.writes[w];
-            std::uint64_t version = 0;
-            if (auto g = group_heads.find(write.stream); g != group_heads.end()) {
-                version = g->second;
-            } else if (auto c = stream_heads.find(write.stream); c != stream_heads.end()) {
-                version = c->second;
-            } else {
-                auto v = indexed_version(write.stream, to_end);
-                if (!v) return tl::unexpected(v.error());
-                version = *v;
-                stream_heads.emplace(write.stream, version);
-            }
-            if (!holds(write.expected, version)) {
+            auto version = writer_version(write.stream, group_heads);
+            if (!version) return tl::unexpected(version.error());
+            if (!holds(write.expected, *version)) {
                 std::string buffer;
                 return tl::unexpected(make_error(
-                    error::kind::conflict, "stream " + write.stream + " is at version " + std::to_string(version) +
+                    error::kind::conflict, "stream " + write.stream + " is at version " + std::to_string(*version) +
                                                ", expected " + std::string(expected_text(write.expected, buffer))));
             }
-            current[w] = version;
+            current[w] = *version;
         }
         return append_result{};
     }
@@ -551,19 +720,32 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     db_options.keep_log_file_num = 3;
     db_options.IncreaseParallelism(2);
 
-    auto with_bloom = [] {
+    // Memtable shapes chosen for the writer, whose per-event CPU bounds group-commit throughput:
+    // - events: keys only ever grow, so each insert starts from the previous one (a hint);
+    // - heads, commands, snapshots: point lookups only (mostly of keys that do not exist yet: a
+    //   new command, a new order), so a hash table instead of a skip list, and bloom filters;
+    // - streams: ordered per stream for reads, so the default skip list.
+    db_options.allow_concurrent_memtable_write = false;  // hash memtables need it; we have one writer
+    rocksdb::ColumnFamilyOptions events_options;
+    events_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
+    auto point_lookups = [] {
         rocksdb::ColumnFamilyOptions cf;
         rocksdb::BlockBasedTableOptions table;
         table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+        table.whole_key_filtering = true;
         cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+        cf.prefix_extractor.reset(rocksdb::NewNoopTransform());
+        cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1u << 18));
+        cf.memtable_prefix_bloom_size_ratio = 0.02;
         return cf;
     };
     std::vector<rocksdb::ColumnFamilyDescriptor> families{
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {cf_events, rocksdb::ColumnFamilyOptions()},
-        {cf_streams, with_bloom()},
-        {cf_commands, with_bloom()},
-        {cf_snapshots, with_bloom()},
+        {cf_events, events_options},
+        {cf_streams, rocksdb::ColumnFamilyOptions()},
+        {cf_heads, point_lookups()},
+        {cf_commands, point_lookups()},
+        {cf_snapshots, point_lookups()},
     };
 
     auto i = std::make_unique<impl>();
@@ -584,8 +766,9 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     i->meta = i->handles[0];
     i->events = i->handles[1];
     i->streams = i->handles[2];
-    i->commands = i->handles[3];
-    i->snapshots = i->handles[4];
+    i->heads = i->handles[3];
+    i->commands = i->handles[4];
+    i->snapshots = i->handles[5];
 
     std::string stored_format;
     s = i->db->Get(rocksdb::ReadOptions(), i->meta, meta_format_key, &stored_format);
@@ -606,7 +789,7 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     }
 
     if (auto r = i->recover_head(); !r) return tl::unexpected(r.error());
-    if (!i->options.read_only) i->start_writer();
+    if (!i->options.read_only) i->start_threads();
     return std::unique_ptr<event_log>(new event_log(std::move(i)));
 }
 
@@ -708,6 +891,10 @@ result<std::vector<recorded_event>> event_log::read_stream(std::string_view stre
 
 std::uint64_t event_log::head_position() const noexcept { return impl_->committed.load(); }
 
+log_stats event_log::stats() const noexcept {
+    return {impl_->syncs.load(std::memory_order_relaxed), impl_->appends_synced.load(std::memory_order_relaxed)};
+}
+
 sha256 event_log::head_hash() const {
     std::lock_guard lock(impl_->head_mutex);
     return impl_->committed_hash;
@@ -726,6 +913,7 @@ result<std::optional<append_result>> event_log::find_command(std::string_view co
     append_result r;
     if (!decode_command(stored, fp, r))
         return tl::unexpected(make_error(error::kind::corrupt, "command record of " + std::string(command_id) + " is damaged"));
+    if (r.last_position() > head_position()) return std::optional<append_result>{};  // written, not yet synced
     r.duplicate = true;
     return std::optional<append_result>(std::move(r));
 }
@@ -802,6 +990,18 @@ result<verify_report> event_log::verify(std::uint64_t from, std::uint64_t to) co
     if (expected != report.to + 1) return bad(expected, "event is missing (the log ends early)");
     report.head_hash = previous;
 
+    // The writer decides expected versions from the heads family: over the whole log, each
+    // stream's head must be its last event's version.
+    if (report.from == 1 && report.to == report.head_position) {
+        for (const auto& [stream, version] : stream_versions) {
+            const auto s = impl_->db->Get(point, impl_->heads, stream, &value);
+            reader in(value);
+            if (!s.ok() || in.u64() != version || !in.ok())
+                return bad(report.to, "the recorded head of stream " + stream + " is not its last version " +
+                                          std::to_string(version));
+        }
+    }
+
     // Over the whole log, the index must hold exactly one entry per event: every event's entry was
     // found above, so counting is enough to rule out extra (forged) entries.
     if (report.from == 1 && report.to == report.head_position) {
@@ -836,6 +1036,8 @@ result<void> event_log::backup(const std::filesystem::path& dir) const {
     auto s = rocksdb::Checkpoint::Create(impl_->db, &raw);
     if (!s.ok()) return tl::unexpected(io_error(s, "preparing a backup"));
     std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // The checkpoint may also carry events written but not yet synced: they are whole batches in
+    // log order, so the copy is still a consistent prefix of the log.
     s = checkpoint->CreateCheckpoint(dir.string());
     if (!s.ok()) return tl::unexpected(io_error(s, "writing a backup to " + dir.string()));
     return {};

@@ -138,6 +138,12 @@ struct snapshot {
     std::string state;          // opaque to storage
 };
 
+// Group commit at work: appends_synced / syncs is the mean number of appends per fsync.
+struct log_stats {
+    std::uint64_t syncs = 0;
+    std::uint64_t appends_synced = 0;
+};
+
 struct log_options {
     bool read_only = false;          // audit tools: no writer, never writes
     bool create_if_missing = true;
@@ -186,6 +192,7 @@ public:
 
     [[nodiscard]] std::uint64_t head_position() const noexcept;
     [[nodiscard]] sha256 head_hash() const;
+    [[nodiscard]] log_stats stats() const noexcept;
     [[nodiscard]] result<std::uint64_t> stream_version(std::string_view stream) const;  // 0: no stream
     [[nodiscard]] result<std::optional<append_result>> find_command(std::string_view command_id) const;
 

@@ -13,6 +13,7 @@ namespace dealerline::storage::detail {
 // Column families and their keys.
 inline constexpr const char* cf_events = "events";        // be64 position -> event record
 inline constexpr const char* cf_streams = "streams";      // stream \0 be64 version -> be64 position
+inline constexpr const char* cf_heads = "heads";          // stream -> u64 version of its last event
 inline constexpr const char* cf_commands = "commands";    // command id -> command record
 inline constexpr const char* cf_snapshots = "snapshots";  // stream -> u64 version, state bytes
 inline constexpr std::string_view meta_format_key = "format_version";  // in the default family

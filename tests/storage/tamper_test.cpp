@@ -18,7 +18,7 @@ public:
     explicit raw_db(const std::filesystem::path& dir) {
         std::vector<rocksdb::ColumnFamilyDescriptor> families;
         for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), detail::cf_events, detail::cf_streams,
-                                 detail::cf_commands, detail::cf_snapshots})
+                                 detail::cf_heads, detail::cf_commands, detail::cf_snapshots})
             families.emplace_back(name, rocksdb::ColumnFamilyOptions());
         const auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), families, &handles_, &db_);
         EXPECT_TRUE(s.ok()) << s.ToString();
@@ -30,6 +30,7 @@ public:
     rocksdb::DB& db() { return *db_; }
     rocksdb::ColumnFamilyHandle* events() { return handles_[1]; }
     rocksdb::ColumnFamilyHandle* streams() { return handles_[2]; }
+    rocksdb::ColumnFamilyHandle* heads() { return handles_[3]; }
     std::string get_event(std::uint64_t position) {
         std::string value;
         EXPECT_TRUE(db_->Get(rocksdb::ReadOptions(), events(), detail::be64(position), &value).ok());
@@ -143,6 +144,19 @@ TEST_F(Tamper, ARemovedStreamIndexEntryIsNamed) {
     auto report = verify();
     ASSERT_FALSE(report.ok());
     EXPECT_EQ(report.first_bad, 8u);
+}
+
+TEST_F(Tamper, AWoundBackStreamHeadIsNamed) {
+    {
+        raw_db raw(path());
+        // order-1 has 7 events; a head of 6 would let the writer hand out version 7 twice.
+        std::string six;
+        detail::put_u64(six, 6);
+        ASSERT_TRUE(raw.db().Put(rocksdb::WriteOptions(), raw.heads(), "order-1", six).ok());
+    }
+    auto report = verify();
+    ASSERT_FALSE(report.ok());
+    EXPECT_NE(report.problem.find("order-1"), std::string::npos) << report.problem;
 }
 
 }  // namespace

@@ -1,0 +1,281 @@
+// The event log against raw RocksDB, same machine, same run, same payloads.
+//
+//   build/release/tools/bench/bench_log [--seconds 3] [--dir /var/tmp] [--scan-events 1000000]
+//
+// Prints markdown tables for docs/benchmarks.md. Every write, ours and raw, is fsync'd.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <rocksdb/db.h>
+
+#include "storage/event_log.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+using namespace dealerline;
+
+// ~250 bytes, shaped like an order event.
+std::string payload(std::uint64_t n) {
+    std::string s = R"({"order_id":"O-)" + std::to_string(100000 + n % 900000) +
+                    R"(","dealer_id":"D-0042","status":"in_production","completed_units":7,"total_units":12,)"
+                    R"("carrier":"Own fleet","route":"R-12","vehicle":"TRK-7","note":")";
+    s.append(250 - std::min<std::size_t>(s.size() + 2, 250), 'x');
+    s += "\"}";
+    return s;
+}
+
+struct measurement {
+    double seconds = 0;
+    std::uint64_t appends = 0, events = 0;
+    double p50_us = 0, p99_us = 0;
+    [[nodiscard]] double events_per_s() const { return static_cast<double>(events) / seconds; }
+    [[nodiscard]] double appends_per_s() const { return static_cast<double>(appends) / seconds; }
+};
+
+// Runs `writers` threads calling `one(thread, n)` (one append of `events_per_append` events)
+// until `duration` has passed, and collects each append's latency.
+template <class F>
+measurement run_writers(int writers, int events_per_append, std::chrono::duration<double> duration, F one) {
+    std::atomic<bool> go{false}, stop{false};
+    std::vector<std::vector<std::uint32_t>> latencies(static_cast<std::size_t>(writers));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < writers; ++t) {
+        threads.emplace_back([&, t] {
+            auto& mine = latencies[static_cast<std::size_t>(t)];
+            mine.reserve(1 << 16);
+            while (!go.load()) std::this_thread::yield();
+            for (std::uint64_t n = 0; !stop.load(std::memory_order_relaxed); ++n) {
+                const auto start = clock_type::now();
+                one(t, n);
+                mine.push_back(static_cast<std::uint32_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count()));
+            }
+        });
+    }
+    const auto start = clock_type::now();
+    go = true;
+    std::this_thread::sleep_for(duration);  // the measurement window
+    stop = true;
+    for (auto& th : threads) th.join();
+    measurement m;
+    m.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    std::vector<std::uint32_t> all;
+    for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+    m.appends = all.size();
+    m.events = m.appends * static_cast<std::uint64_t>(events_per_append);
+    if (!all.empty()) {
+        auto at = [&](double q) {
+            auto k = static_cast<std::size_t>(q * static_cast<double>(all.size() - 1));
+            std::nth_element(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end());
+            return static_cast<double>(all[k]);
+        };
+        m.p50_us = at(0.50);
+        m.p99_us = at(0.99);
+    }
+    return m;
+}
+
+class raw_rocksdb {
+public:
+    explicit raw_rocksdb(const fs::path& dir) {
+        rocksdb::Options options;
+        options.create_if_missing = true;
+        options.IncreaseParallelism(2);
+        const auto s = rocksdb::DB::Open(options, dir.string(), &db_);
+        if (!s.ok()) throw std::runtime_error("raw RocksDB: " + s.ToString());
+    }
+    ~raw_rocksdb() { delete db_; }
+    void write(int events) {
+        rocksdb::WriteBatch batch;
+        for (int i = 0; i < events; ++i) {
+            const auto key = next_.fetch_add(1);
+            char k[8];
+            for (int b = 0; b < 8; ++b) k[b] = static_cast<char>((key >> (56 - 8 * b)) & 0xff);
+            (void)batch.Put(rocksdb::Slice(k, 8), payloads_[key % payloads_.size()]);
+        }
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        const auto s = db_->Write(wo, &batch);
+        if (!s.ok()) throw std::runtime_error("raw RocksDB write: " + s.ToString());
+    }
+
+private:
+    rocksdb::DB* db_ = nullptr;
+    std::atomic<std::uint64_t> next_{1};
+    std::vector<std::string> payloads_ = [] {
+        std::vector<std::string> p;
+        for (std::uint64_t i = 0; i < 64; ++i) p.push_back(payload(i));
+        return p;
+    }();
+};
+
+struct ours {
+    explicit ours(const fs::path& dir) {
+        auto opened = storage::event_log::open(dir);
+        if (!opened) throw std::runtime_error(opened.error().message);
+        log = std::move(*opened);
+    }
+    void write(int thread, std::uint64_t n, int events) {
+        storage::append_request r;
+        r.command_id = "t" + std::to_string(thread) + "-" + std::to_string(n);
+        r.actor = "staff:bench";
+        r.correlation_id = r.command_id;
+        storage::stream_write w;
+        w.stream = "order-" + std::to_string(thread) + "-" + std::to_string(n % 1000);
+        for (int i = 0; i < events; ++i) w.events.push_back({"ProductionProgressed", 1, payloads[(n + static_cast<std::uint64_t>(i)) % payloads.size()], "{}"});
+        r.writes.push_back(std::move(w));
+        auto res = log->append(std::move(r));
+        if (!res) throw std::runtime_error("append: " + res.error().message);
+    }
+    std::unique_ptr<storage::event_log> log;
+    std::vector<std::string> payloads = [] {
+        std::vector<std::string> p;
+        for (std::uint64_t i = 0; i < 64; ++i) p.push_back(payload(i));
+        return p;
+    }();
+};
+
+void row(const char* system, int writers, int events, const measurement& m, const char* ratio) {
+    std::printf("| %-34s | %3d | %3d | %10.0f | %9.0f | %8.0f | %8.0f | %s |\n", system, writers, events, m.events_per_s(),
+                m.appends_per_s(), m.p50_us, m.p99_us, ratio);
+    std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Event log benchmark: dealerline's append and scan against raw RocksDB"};
+    double seconds = 3;
+    std::string base = fs::temp_directory_path().string();
+    std::uint64_t scan_events = 1'000'000;
+    std::vector<int> writer_counts{1, 4, 16, 64}, event_counts{1, 10};
+    bool profile = false;
+    app.add_option("--seconds", seconds, "Measurement window per case");
+    app.add_option("--dir", base, "Where to put the databases (same disk as production data)");
+    app.add_option("--scan-events", scan_events, "Events in the log for the scan benchmark (0: skip)");
+    app.add_option("--writers", writer_counts, "Concurrent appender counts to measure")->delimiter(',');
+    app.add_option("--events", event_counts, "Events per append to measure")->delimiter(',');
+    app.add_flag("--profile", profile, "Run only our append for the given shapes (for perf record)");
+    CLI11_PARSE(app, argc, argv);
+
+    const fs::path root = fs::path(base) / ("dl-bench-" + std::to_string(std::random_device{}()));
+    fs::create_directories(root);
+    const std::chrono::duration<double> window(seconds);
+    int dir_n = 0;
+    auto fresh = [&] { return root / std::to_string(dir_n++); };
+
+    try {
+        std::printf("## Append: dealerline event log vs raw RocksDB (every write fsync'd, %.0f s per case)\n\n", seconds);
+        std::printf("| system | writers | events/append | events/s | appends/s | p50 µs | p99 µs | ours ÷ raw (events/s) |\n");
+        std::printf("|---|---:|---:|---:|---:|---:|---:|---|\n");
+        measurement raw_one_writer{}, raw_64_writers{}, raw_batch64{};
+        measurement ours_one_writer{}, ours_64_writers{};
+        for (int events : event_counts) {
+            for (int writers : writer_counts) {
+                measurement raw_m;
+                if (!profile) {
+                    raw_rocksdb raw(fresh());
+                    raw_m = run_writers(writers, events, window, [&](int, std::uint64_t) { raw.write(events); });
+                }
+                row("raw RocksDB, one synced batch each", writers, events, raw_m, "");
+                ours log(fresh());
+                const measurement our_m =
+                    run_writers(writers, events, window, [&](int t, std::uint64_t n) { log.write(t, n, events); });
+                char ratio[64];
+                std::snprintf(ratio, sizeof ratio, "**%.2f ×** (%.1f appends/fsync)", our_m.events_per_s() / raw_m.events_per_s(),
+                              static_cast<double>(log.log->stats().appends_synced) /
+                                  static_cast<double>(std::max<std::uint64_t>(1, log.log->stats().syncs)));
+                row("dealerline append (group commit)", writers, events, our_m, ratio);
+                if (events == 1 && writers == 1) {
+                    raw_one_writer = raw_m;
+                    ours_one_writer = our_m;
+                }
+                if (events == 1 && writers == 64) {
+                    raw_64_writers = raw_m;
+                    ours_64_writers = our_m;
+                }
+            }
+        }
+        if (profile) return 0;
+        {
+            raw_rocksdb raw(fresh());
+            raw_batch64 = run_writers(1, 64, window, [&](int, std::uint64_t) { raw.write(64); });
+        }
+        row("raw RocksDB, ideal: 64 events/fsync", 1, 64, raw_batch64, "");
+
+        std::printf("\n## Targets (issue #2)\n\n");
+        std::printf("| target | measured | goal |\n|---|---:|---:|\n");
+        std::printf("| 64 one-event appenders vs raw RocksDB with 64 synced writers | %.2f × | ≥ 3 × |\n",
+                    ours_64_writers.events_per_s() / raw_64_writers.events_per_s());
+        std::printf("| 64 one-event appenders vs one raw synced batch of 64 events | %.2f × | ≥ 0.5 × |\n",
+                    ours_64_writers.events_per_s() / raw_batch64.events_per_s());
+        std::printf("| single appender p50 latency vs one raw synced write | %.2f × | ≤ 1.3 × |\n",
+                    ours_one_writer.p50_us / raw_one_writer.p50_us);
+
+        if (scan_events == 0) return 0;
+        // Scan: fill the log quickly with large group commits, then read everything back.
+        std::printf("\n## Scan (read all) over %llu events\n\n", static_cast<unsigned long long>(scan_events));
+        ours log(fresh());
+        {
+            const int fillers = 8, per_append = 100;
+            std::vector<std::thread> threads;
+            std::atomic<std::uint64_t> appended{0};
+            for (int t = 0; t < fillers; ++t)
+                threads.emplace_back([&, t] {
+                    for (std::uint64_t n = 0; appended.fetch_add(per_append) < scan_events; ++n) log.write(t, n, per_append);
+                });
+            for (auto& th : threads) th.join();
+        }
+        const auto head = log.log->head_position();
+        std::printf("| read path | events | seconds | events/s |\n|---|---:|---:|---:|\n");
+        for (int pass = 0; pass < 2; ++pass) {
+            const auto start = clock_type::now();
+            std::uint64_t count = 0, bytes = 0;
+            if (pass == 0) {
+                auto r = log.log->scan(1, storage::to_end, [&](const storage::event_view& e) {
+                    ++count;
+                    bytes += e.data.size();
+                    return true;
+                });
+                if (!r) throw std::runtime_error(r.error().message);
+            } else {
+                for (std::uint64_t from = 1; from <= head;) {
+                    auto batch = log.log->read_all(from, 1000);
+                    if (!batch || batch->empty()) throw std::runtime_error("read_all stopped early");
+                    for (const auto& e : *batch) bytes += e.data.size();
+                    count += batch->size();
+                    from = batch->back().position + 1;
+                }
+            }
+            const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+            std::printf("| %s | %llu | %.2f | %.0f |\n",
+                        pass == 0 ? "`scan` (zero-copy visitor)" : "`read_all` in batches of 1000 (owned copies)",
+                        static_cast<unsigned long long>(count), s, static_cast<double>(count) / s);
+            if (count != head) throw std::runtime_error("scan saw a different number of events than the head");
+        }
+        {
+            const auto start = clock_type::now();
+            auto report = log.log->verify();
+            const double s = std::chrono::duration<double>(clock_type::now() - start).count();
+            if (!report || !report->ok()) throw std::runtime_error("verify failed on the benchmark log");
+            std::printf("| `verify` (hash chain + stream index) | %llu | %.2f | %.0f |\n",
+                        static_cast<unsigned long long>(report->checked), s, static_cast<double>(report->checked) / s);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench_log: %s\n", e.what());
+        fs::remove_all(root);
+        return 1;
+    }
+    fs::remove_all(root);
+    return 0;
+}
