@@ -6,6 +6,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <cstring>
 
 #include <pthread.h>
 #include <unordered_map>
@@ -261,11 +262,25 @@ std::int64_t system_clock_us() {
         .count();
 }
 
+// The stream index's keys are `stream \0 version`: its prefix is the stream (with the \0), so
+// the memtable can hash by stream and SST files can carry per-stream bloom filters.
+class stream_prefix final : public rocksdb::SliceTransform {
+public:
+    const char* Name() const override { return "dealerline.stream_prefix.v1"; }
+    rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+        const auto* zero = static_cast<const char*>(std::memchr(key.data(), '\0', key.size()));
+        return {key.data(), static_cast<std::size_t>(zero - key.data()) + 1};
+    }
+    bool InDomain(const rocksdb::Slice& key) const override {
+        return std::memchr(key.data(), '\0', key.size()) != nullptr;
+    }
+};
+
 struct pending {
     append_request request;
     sha256 fingerprint{};
     std::size_t bytes = 0;
-    std::promise<result<append_result>> promise;
+    append_callback done;
 };
 
 // A decided group: its batch is in RocksDB (not yet synced) unless every append in it was
@@ -325,7 +340,12 @@ struct event_log::impl {
     std::mutex sync_mutex;
     std::condition_variable sync_cv;
     std::deque<written_group> to_sync;
-    bool syncing = false;  // the syncer (or the writer standing in for it) is in SyncWAL
+    // The syncer (or the writer standing in for it) is in SyncWAL. Changed under sync_mutex; the
+    // writer also reads it under queue_mutex, hence atomic.
+    std::atomic<bool> syncing{false};
+    // While a sync runs, the writer lets appends pile up to this many (or until the sync ends)
+    // before writing them: one Write call per few appends would cost more CPU than it overlaps.
+    static constexpr std::size_t write_while_syncing_at = 16;
     bool writer_done = false;
 
     std::mutex done_mutex;
@@ -365,24 +385,24 @@ struct event_log::impl {
 
     std::int64_t now() const { return options.clock ? options.clock() : system_clock_us(); }
 
-    // The stream's version among events at or below `at_most_position` (0: no such stream).
-    result<std::uint64_t> indexed_version(std::string_view stream, std::uint64_t at_most_position) const {
-        const std::string lower = stream_key(stream, 0);
-        std::string upper(stream);
-        upper.push_back('\x01');
-        rocksdb::Slice upper_slice(upper), lower_slice(lower);
-        rocksdb::ReadOptions ro;
-        ro.iterate_upper_bound = &upper_slice;
-        ro.iterate_lower_bound = &lower_slice;
-        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, streams));
-        for (it->SeekToLast(); it->Valid(); it->Prev()) {
-            if (from_be64(it->value().ToStringView()) <= at_most_position) {
-                const auto key = it->key().ToStringView();
-                return from_be64(key.substr(key.size() - 8));
-            }
+    // The stream's version as of the published head (0: no such stream). The heads family may
+    // already hold a version whose events are written but not yet synced; versions grow with
+    // positions, so step back until the event is at or below the head (rarely more than once).
+    result<std::uint64_t> published_version(std::string_view stream) const {
+        const std::uint64_t head = committed.load();
+        std::string value;
+        auto s = db->Get(rocksdb::ReadOptions(), heads, stream, &value);
+        if (s.IsNotFound()) return 0;
+        if (!s.ok()) return tl::unexpected(io_error(s, "reading the stream heads"));
+        reader in(value);
+        std::uint64_t version = in.u64();
+        if (!in.ok()) return tl::unexpected(make_error(error::kind::corrupt, "head of stream " + std::string(stream) + " is damaged"));
+        for (; version > 0; --version) {
+            s = db->Get(rocksdb::ReadOptions(), streams, stream_key(stream, version), &value);
+            if (!s.ok()) return tl::unexpected(io_error(s, "reading the stream index"));
+            if (from_be64(value) <= head) break;
         }
-        if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading the stream index"));
-        return 0;
+        return version;
     }
 
     void start_threads() {
@@ -395,10 +415,11 @@ struct event_log::impl {
         pthread_setname_np(pthread_self(), "dl-log-writer");
         std::vector<pending> group;
         for (;;) {
-            bool more_queued = false;
             {
                 std::unique_lock lock(queue_mutex);
-                queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+                queue_cv.wait(lock, [&] {
+                    return stopping || queue.size() >= write_while_syncing_at || (!queue.empty() && !syncing.load());
+                });
                 if (queue.empty()) break;  // stopping, and everything queued has been taken
                 std::size_t bytes = 0;
                 while (!queue.empty() && group.size() < options.max_group_appends &&
@@ -407,31 +428,34 @@ struct event_log::impl {
                     group.push_back(std::move(queue.front()));
                     queue.pop_front();
                 }
-                more_queued = !queue.empty();
             }
-            auto written = write_group(std::move(group));
-            group.clear();
-
-            bool sync_here = false;
+            // A lone group with the pipeline idle: write it with sync = true ourselves, which is
+            // exactly one synced RocksDB write, with no hand-off to the syncer.
+            bool alone = false;
             {
-                std::lock_guard lock(sync_mutex);
-                if (!syncing && to_sync.empty() && !more_queued) {
-                    syncing = true;  // idle pipeline: do it ourselves, one hand-off fewer
-                    sync_here = true;
-                } else {
-                    to_sync.push_back(std::move(written));
+                std::scoped_lock lock(queue_mutex, sync_mutex);
+                if (queue.empty() && !syncing && to_sync.empty()) {
+                    syncing = true;
+                    alone = true;
                 }
             }
-            if (sync_here) {
+            auto written = write_group(std::move(group), alone);
+            group.clear();
+            if (alone) {
                 std::vector<written_group> one;
                 one.push_back(std::move(written));
-                sync_and_answer(one);
+                publish_and_answer(one);
                 {
                     std::lock_guard lock(sync_mutex);
                     syncing = false;
                 }
+            } else {
+                {
+                    std::lock_guard lock(sync_mutex);
+                    to_sync.push_back(std::move(written));
+                }
+                sync_cv.notify_one();
             }
-            sync_cv.notify_one();
         }
         {
             std::lock_guard lock(sync_mutex);
@@ -458,7 +482,10 @@ struct event_log::impl {
                 std::lock_guard lock(sync_mutex);
                 syncing = false;
             }
-            sync_cv.notify_one();
+            {
+                std::lock_guard lock(queue_mutex);  // the writer may be waiting for this sync to end
+            }
+            queue_cv.notify_one();
         }
         {
             std::lock_guard lock(done_mutex);
@@ -482,7 +509,7 @@ struct event_log::impl {
     }
 
     static void answer(written_group& g) {
-        for (std::size_t i = 0; i < g.group.size(); ++i) g.group[i].promise.set_value(std::move(g.outcomes[i]));
+        for (std::size_t i = 0; i < g.group.size(); ++i) g.group[i].done(std::move(g.outcomes[i]));
     }
 
     void fail(std::string message) {
@@ -492,9 +519,28 @@ struct event_log::impl {
         });
     }
 
-    // Makes the groups durable with one fsync, publishes the new head, then answers (or has the
-    // completer answer) their callers. Groups are in write order.
+    // Makes the groups durable with one fsync, then publishes and answers them.
     void sync_and_answer(std::vector<written_group>& groups) {
+        const bool any_written = std::any_of(groups.begin(), groups.end(), [](const written_group& g) { return g.wrote; });
+        if (any_written) {
+            const auto status = failed.load() ? rocksdb::Status::Aborted(failure) : db->SyncWAL();
+            if (!status.ok()) {
+                // What reached the disk is unknown: refuse further appends until reopened (recovery
+                // then sees each batch whole or not at all), and acknowledge none of these.
+                const auto e = io_error(status, "syncing the event log");
+                fail(e.message);
+                for (auto& g : groups) {
+                    for (auto& o : g.outcomes) o = tl::unexpected(e);
+                    g.wrote = false;
+                }
+            }
+        }
+        publish_and_answer(groups);
+    }
+
+    // The groups are durable (or failed): publish the new head, then answer their callers, large
+    // cohorts through the completer. Groups are in write order.
+    void publish_and_answer(std::vector<written_group>& groups) {
         const written_group* last_written = nullptr;
         std::size_t appends = 0;
         for (const auto& g : groups) {
@@ -502,27 +548,17 @@ struct event_log::impl {
             if (g.wrote) last_written = &g;
         }
         if (last_written != nullptr) {
-            const auto status = failed.load() ? rocksdb::Status::Aborted(failure) : db->SyncWAL();
-            if (!status.ok()) {
-                // What reached the disk is unknown: refuse further appends until reopened (recovery
-                // then sees each batch whole or not at all), and acknowledge none of these.
-                const auto e = io_error(status, "syncing the event log");
-                fail(e.message);
-                for (auto& g : groups)
-                    for (auto& o : g.outcomes) o = tl::unexpected(e);
-            } else {
-                syncs.fetch_add(1, std::memory_order_relaxed);
-                appends_synced.fetch_add(appends, std::memory_order_relaxed);
-                {
-                    std::lock_guard lock(head_mutex);
-                    committed_hash = last_written->hash;
-                }
-                {
-                    std::lock_guard lock(tail_mutex);
-                    committed.store(last_written->last_position);
-                }
-                tail_cv.notify_all();
+            syncs.fetch_add(1, std::memory_order_relaxed);
+            appends_synced.fetch_add(appends, std::memory_order_relaxed);
+            {
+                std::lock_guard lock(head_mutex);
+                committed_hash = last_written->hash;
             }
+            {
+                std::lock_guard lock(tail_mutex);
+                committed.store(last_written->last_position);
+            }
+            tail_cv.notify_all();
         }
         if (appends <= complete_inline_up_to) {
             for (auto& g : groups) answer(g);
@@ -538,7 +574,7 @@ struct event_log::impl {
     // Decides every append of the group against the log (which includes what this writer wrote
     // and has not yet synced) and the group's earlier appends, then writes the accepted ones as
     // one unsynced batch.
-    written_group write_group(std::vector<pending> group) {
+    written_group write_group(std::vector<pending> group, bool sync) {
         written_group out;
         out.group = std::move(group);
         if (failed.load()) {
@@ -597,7 +633,7 @@ struct event_log::impl {
         if (!out.wrote) return out;
 
         rocksdb::WriteOptions wo;
-        wo.sync = false;  // the syncer's SyncWAL makes it durable, for many groups at once
+        wo.sync = sync;  // usually false: the syncer's SyncWAL makes many groups durable at once
         const auto status = db->Write(wo, &batch);
         if (!status.ok()) {
             const auto e = io_error(status, "writing to the event log");
@@ -736,13 +772,21 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
         cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
         cf.prefix_extractor.reset(rocksdb::NewNoopTransform());
         cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1u << 18));
-        cf.memtable_prefix_bloom_size_ratio = 0.02;
+        return cf;
+    };
+    auto stream_index_options = [] {
+        rocksdb::ColumnFamilyOptions cf;
+        rocksdb::BlockBasedTableOptions table;
+        table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+        cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+        cf.prefix_extractor = std::make_shared<stream_prefix>();
+        cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 18));
         return cf;
     };
     std::vector<rocksdb::ColumnFamilyDescriptor> families{
         {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
         {cf_events, events_options},
-        {cf_streams, rocksdb::ColumnFamilyOptions()},
+        {cf_streams, stream_index_options()},
         {cf_heads, point_lookups()},
         {cf_commands, point_lookups()},
         {cf_snapshots, point_lookups()},
@@ -793,30 +837,35 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     return std::unique_ptr<event_log>(new event_log(std::move(i)));
 }
 
-std::future<result<append_result>> event_log::append_async(append_request request) {
-    pending p;
-    auto future = p.promise.get_future();
-    if (impl_->options.read_only) {
-        p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log is open read-only")));
-        return future;
-    }
+void event_log::append(append_request request, append_callback on_done) {
+    auto refuse = [&](error e) { on_done(tl::unexpected(std::move(e))); };
+    if (impl_->options.read_only) return refuse(make_error(error::kind::closed, "the log is open read-only"));
     auto size = validate(request);
-    if (!size) {
-        p.promise.set_value(tl::unexpected(size.error()));
-        return future;
-    }
+    if (!size) return refuse(size.error());
+    pending p;
     p.bytes = *size;
     p.fingerprint = fingerprint_of(request);
     p.request = std::move(request);
+    p.done = std::move(on_done);
+    bool wake = false;
     {
-        std::lock_guard lock(impl_->queue_mutex);
+        std::unique_lock lock(impl_->queue_mutex);
         if (impl_->stopping) {
-            p.promise.set_value(tl::unexpected(make_error(error::kind::closed, "the log is closing")));
-            return future;
+            lock.unlock();
+            return p.done(tl::unexpected(make_error(error::kind::closed, "the log is closing")));
         }
         impl_->queue.push_back(std::move(p));
+        // While a sync runs the writer waits for a pile; waking it for each append would cost a
+        // futile context switch apiece.
+        wake = !impl_->syncing.load() || impl_->queue.size() >= impl::write_while_syncing_at;
     }
-    impl_->queue_cv.notify_one();
+    if (wake) impl_->queue_cv.notify_one();
+}
+
+std::future<result<append_result>> event_log::append_async(append_request request) {
+    auto promise = std::make_shared<std::promise<result<append_result>>>();
+    auto future = promise->get_future();
+    append(std::move(request), [promise](result<append_result> r) { promise->set_value(std::move(r)); });
     return future;
 }
 
@@ -871,6 +920,7 @@ result<std::vector<recorded_event>> event_log::read_stream(std::string_view stre
     rocksdb::Slice upper_slice(upper);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper_slice;
+    ro.prefix_same_as_start = true;
     std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->streams));
     std::string value;
     event_view view;
@@ -901,7 +951,7 @@ sha256 event_log::head_hash() const {
 }
 
 result<std::uint64_t> event_log::stream_version(std::string_view stream) const {
-    return impl_->indexed_version(stream, head_position());
+    return impl_->published_version(stream);
 }
 
 result<std::optional<append_result>> event_log::find_command(std::string_view command_id) const {
@@ -1005,7 +1055,9 @@ result<verify_report> event_log::verify(std::uint64_t from, std::uint64_t to) co
     // Over the whole log, the index must hold exactly one entry per event: every event's entry was
     // found above, so counting is enough to rule out extra (forged) entries.
     if (report.from == 1 && report.to == report.head_position) {
-        std::unique_ptr<rocksdb::Iterator> idx(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->streams));
+        rocksdb::ReadOptions all;
+        all.total_order_seek = true;  // across streams: the whole index, not one prefix
+        std::unique_ptr<rocksdb::Iterator> idx(impl_->db->NewIterator(all, impl_->streams));
         std::uint64_t entries = 0;
         for (idx->SeekToFirst(); idx->Valid(); idx->Next()) {
             // Entries past `to` were appended while we were verifying.

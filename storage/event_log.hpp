@@ -164,6 +164,11 @@ struct limits {
     static constexpr std::size_t max_json_depth = 64;
 };
 
+// Called exactly once with the append's outcome, on one of the log's threads (or at once, on the
+// caller's, when the append is refused before it is queued). Keep it short and non-blocking: post
+// the result to your own executor. It may append again.
+using append_callback = std::function<void(result<append_result>)>;
+
 inline constexpr std::uint32_t format_version = 1;
 inline constexpr std::uint64_t to_end = std::numeric_limits<std::uint64_t>::max();
 
@@ -175,7 +180,8 @@ public:
     event_log(const event_log&) = delete;
     event_log& operator=(const event_log&) = delete;
 
-    // Completes only once the append is durable (fsync'd) or definitely not written.
+    // Each completes only once the append is durable (fsync'd) or definitely not written.
+    void append(append_request request, append_callback on_done);  // servers: no thread waits
     [[nodiscard]] std::future<result<append_result>> append_async(append_request request);
     [[nodiscard]] result<append_result> append(append_request request);
 

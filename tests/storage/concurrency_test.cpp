@@ -1,5 +1,6 @@
 // Many writers racing on overlapping streams with exact expected versions: the log must hand out
 // gapless positions and contiguous versions, report every lost race as a conflict, and ack nothing twice.
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -61,6 +62,9 @@ TEST(EventLogConcurrency, EightThreadsOfExactVersionAppendsStayGaplessAndContigu
     for (auto& w : workers) w.join();
 
     EXPECT_EQ(other_errors.load(), 0) << first_other_error;
+    std::cout << "[          ] " << acks.size() << " appends acknowledged, " << conflicts.load() << " conflicts\n";
+    // Losing a race needs another writer to hit the same stream in between: most appends win.
+    EXPECT_GT(acks.size(), static_cast<std::size_t>(threads * appends_per_thread / 2));
     EXPECT_EQ(static_cast<int>(acks.size()) + conflicts.load(), threads * appends_per_thread);
 
     // Every acked position exactly once, and they tile 1..head with no gap.
