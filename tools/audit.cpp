@@ -97,15 +97,17 @@ void add_audit(CLI::App& app, int& status) {
 
     auto* ev = audit->add_subcommand("events", "List events in position order");
     ev->add_option("--data", opts->data, "Event log folder")->required()->envname("DEALERLINE_DATA");
-    ev->add_option("--from", opts->from, "First position")->check(CLI::PositiveNumber);
-    ev->add_option("--limit", opts->limit, "At most this many events")->check(CLI::PositiveNumber);
-    ev->add_option("--format", opts->format, "table or jsonl")->check(CLI::IsMember({"table", "jsonl"}));
+    ev->add_option("--from", opts->from, "First position")->check(CLI::PositiveNumber)->envname("DEALERLINE_FROM");
+    ev->add_option("--limit", opts->limit, "At most this many events")->check(CLI::PositiveNumber)->envname("DEALERLINE_LIMIT");
+    ev->add_option("--format", opts->format, "table or jsonl")
+        ->check(CLI::IsMember({"table", "jsonl"}))
+        ->envname("DEALERLINE_FORMAT");
     ev->callback([opts, &status] { status = events(opts->data, opts->from, opts->limit, opts->format); });
 
     auto* ver = audit->add_subcommand("verify", "Recompute the hash chain and the stream index; print the head");
     ver->add_option("--data", opts->data, "Event log folder")->required()->envname("DEALERLINE_DATA");
-    ver->add_option("--from", opts->from, "First position")->check(CLI::PositiveNumber);
-    ver->add_option("--to", opts->to, "Last position")->check(CLI::PositiveNumber);
+    ver->add_option("--from", opts->from, "First position")->check(CLI::PositiveNumber)->envname("DEALERLINE_FROM");
+    ver->add_option("--to", opts->to, "Last position")->check(CLI::PositiveNumber)->envname("DEALERLINE_TO");
     ver->callback([opts, &status] { status = verify(opts->data, opts->from, opts->to); });
 }
 

@@ -15,7 +15,7 @@ void add_backup(CLI::App& app, int& status) {
     auto data = std::make_shared<std::string>();
     auto to = std::make_shared<std::string>();
     cmd->add_option("--data", *data, "Event log folder")->required()->envname("DEALERLINE_DATA");
-    cmd->add_option("--to", *to, "Backup folder (must not exist)")->required();
+    cmd->add_option("--to", *to, "Backup folder (must not exist)")->required()->envname("DEALERLINE_TO");
     cmd->callback([data, to, &status] {
         auto log = storage::event_log::open(*data, {.create_if_missing = false});
         if (!log) {
