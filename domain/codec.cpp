@@ -1,0 +1,359 @@
+#include "domain/codec.hpp"
+
+#include <array>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include <boost/describe/class.hpp>
+#include <boost/describe/members.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/mp11/algorithm.hpp>
+
+// Descriptions live here, not beside the structs, so that the deciders compile without Boost.
+namespace dealerline::domain {
+BOOST_DESCRIBE_STRUCT(order_line, (), (sku, description, quantity, unit_price))
+
+BOOST_DESCRIBE_STRUCT(register_dealer, (), (dealer_id, name, currency, payment_terms_days, credit_limit))
+BOOST_DESCRIBE_STRUCT(update_dealer_terms, (), (dealer_id, payment_terms_days, credit_limit))
+BOOST_DESCRIBE_STRUCT(set_opening_balance, (), (dealer_id, amount))
+BOOST_DESCRIBE_STRUCT(dealer_registered, (), (dealer_id, name, currency, payment_terms_days, credit_limit))
+BOOST_DESCRIBE_STRUCT(dealer_terms_updated, (), (dealer_id, payment_terms_days, credit_limit))
+BOOST_DESCRIBE_STRUCT(opening_balance_set, (), (dealer_id, amount, currency))
+
+BOOST_DESCRIBE_STRUCT(place_order, (), (order_id, dealer_id, currency, lines, delivery_address, external_ref))
+BOOST_DESCRIBE_STRUCT(accept_order, (), (order_id, planned_production_date))
+BOOST_DESCRIBE_STRUCT(reject_order, (), (order_id, reason))
+BOOST_DESCRIBE_STRUCT(start_production, (), (order_id))
+BOOST_DESCRIBE_STRUCT(record_production_progress, (), (order_id, completed_units))
+BOOST_DESCRIBE_STRUCT(complete_production, (), (order_id))
+BOOST_DESCRIBE_STRUCT(ship_order, (), (order_id, carrier, route, vehicle, driver_name, driver_phone, planned_delivery_date))
+BOOST_DESCRIBE_STRUCT(confirm_delivery, (), (order_id, received_by))
+BOOST_DESCRIBE_STRUCT(cancel_order, (), (order_id, reason))
+BOOST_DESCRIBE_STRUCT(order_placed, (), (order_id, dealer_id, currency, lines, delivery_address, external_ref, total, total_units))
+BOOST_DESCRIBE_STRUCT(order_accepted, (), (order_id, planned_production_date))
+BOOST_DESCRIBE_STRUCT(order_rejected, (), (order_id, reason))
+BOOST_DESCRIBE_STRUCT(production_started, (), (order_id))
+BOOST_DESCRIBE_STRUCT(production_progressed, (), (order_id, completed_units, total_units))
+BOOST_DESCRIBE_STRUCT(production_completed, (), (order_id))
+BOOST_DESCRIBE_STRUCT(order_shipped, (), (order_id, carrier, route, vehicle, driver_name, driver_phone, planned_delivery_date))
+BOOST_DESCRIBE_STRUCT(order_delivered, (), (order_id, received_by))
+BOOST_DESCRIBE_STRUCT(order_cancelled, (), (order_id, reason, by_dealer))
+
+BOOST_DESCRIBE_STRUCT(file_claim, (), (claim_id, order_id, kind, description))
+BOOST_DESCRIBE_STRUCT(assign_claim, (), (claim_id, manager))
+BOOST_DESCRIBE_STRUCT(comment_on_claim, (), (claim_id, text))
+BOOST_DESCRIBE_STRUCT(resolve_claim, (), (claim_id, resolution, compensation, note))
+BOOST_DESCRIBE_STRUCT(reopen_claim, (), (claim_id, reason))
+BOOST_DESCRIBE_STRUCT(close_claim, (), (claim_id))
+BOOST_DESCRIBE_STRUCT(claim_filed, (), (claim_id, order_id, dealer_id, kind, description))
+BOOST_DESCRIBE_STRUCT(claim_assigned, (), (claim_id, manager))
+BOOST_DESCRIBE_STRUCT(claim_commented, (), (claim_id, text, author))
+BOOST_DESCRIBE_STRUCT(claim_resolved, (), (claim_id, resolution, compensation, note, resolved_at))
+BOOST_DESCRIBE_STRUCT(claim_reopened, (), (claim_id, reason))
+BOOST_DESCRIBE_STRUCT(claim_closed, (), (claim_id))
+}  // namespace dealerline::domain
+
+namespace dealerline::domain::codec {
+namespace {
+
+namespace json = boost::json;
+
+// The wire names. Stored event names and versions are a contract with every log ever written:
+// never derive them from C++ identifiers, never reuse one for another meaning.
+template <class T>
+struct wire;
+#define DL_WIRE(type, stored_name, schema) \
+    template <>                            \
+    struct wire<type> {                    \
+        static constexpr std::string_view name = stored_name; \
+        static constexpr std::uint32_t version = schema;      \
+    };
+DL_WIRE(register_dealer, "RegisterDealer", 1)
+DL_WIRE(update_dealer_terms, "UpdateDealerTerms", 1)
+DL_WIRE(set_opening_balance, "SetOpeningBalance", 1)
+DL_WIRE(place_order, "PlaceOrder", 1)
+DL_WIRE(accept_order, "AcceptOrder", 1)
+DL_WIRE(reject_order, "RejectOrder", 1)
+DL_WIRE(start_production, "StartProduction", 1)
+DL_WIRE(record_production_progress, "RecordProductionProgress", 1)
+DL_WIRE(complete_production, "CompleteProduction", 1)
+DL_WIRE(ship_order, "ShipOrder", 1)
+DL_WIRE(confirm_delivery, "ConfirmDelivery", 1)
+DL_WIRE(cancel_order, "CancelOrder", 1)
+DL_WIRE(file_claim, "FileClaim", 1)
+DL_WIRE(assign_claim, "AssignClaim", 1)
+DL_WIRE(comment_on_claim, "CommentOnClaim", 1)
+DL_WIRE(resolve_claim, "ResolveClaim", 1)
+DL_WIRE(reopen_claim, "ReopenClaim", 1)
+DL_WIRE(close_claim, "CloseClaim", 1)
+
+DL_WIRE(dealer_registered, "DealerRegistered", 1)
+DL_WIRE(dealer_terms_updated, "DealerTermsUpdated", 1)
+DL_WIRE(opening_balance_set, "OpeningBalanceSet", 1)
+DL_WIRE(order_placed, "OrderPlaced", 1)
+DL_WIRE(order_accepted, "OrderAccepted", 1)
+DL_WIRE(order_rejected, "OrderRejected", 1)
+DL_WIRE(production_started, "ProductionStarted", 1)
+DL_WIRE(production_progressed, "ProductionProgressed", 1)
+DL_WIRE(production_completed, "ProductionCompleted", 1)
+DL_WIRE(order_shipped, "OrderShipped", 1)
+DL_WIRE(order_delivered, "OrderDelivered", 1)
+DL_WIRE(order_cancelled, "OrderCancelled", 2)  // v2 added by_dealer
+DL_WIRE(claim_filed, "ClaimFiled", 1)
+DL_WIRE(claim_assigned, "ClaimAssigned", 1)
+DL_WIRE(claim_commented, "ClaimCommented", 1)
+DL_WIRE(claim_resolved, "ClaimResolved", 1)
+DL_WIRE(claim_reopened, "ClaimReopened", 1)
+DL_WIRE(claim_closed, "ClaimClosed", 1)
+#undef DL_WIRE
+
+// Upcasters: each turns a stored event of (type, version) into the same event at version + 1.
+struct upcaster {
+    std::string_view type;
+    std::uint32_t from;
+    void (*apply)(json::object&);
+};
+const std::array<upcaster, 1> upcasters{{
+    // OrderCancelled v1 did not say who cancelled; v1 logs were written when only staff could.
+    {"OrderCancelled", 1, [](json::object& o) { o.emplace("by_dealer", false); }},
+}};
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+template <class T>
+concept described = boost::describe::has_describe_members<T>::value;
+
+enum class mode { strict, tolerant };
+
+class reader {
+public:
+    explicit reader(mode m) : mode_(m) {}
+    [[nodiscard]] const std::string& error() const { return error_; }
+
+    bool read(const json::value& v, std::string& out, const std::string& path) {
+        if (!v.is_string()) return fail(path, "expected a string");
+        out.assign(v.get_string().data(), v.get_string().size());
+        return true;
+    }
+    bool read(const json::value& v, std::int64_t& out, const std::string& path) {
+        if (v.is_int64()) {
+            out = v.get_int64();
+            return true;
+        }
+        if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            out = static_cast<std::int64_t>(v.get_uint64());
+            return true;
+        }
+        return fail(path, "expected an integer (money is in minor units, never a fraction)");
+    }
+    bool read(const json::value& v, bool& out, const std::string& path) {
+        if (!v.is_bool()) return fail(path, "expected true or false");
+        out = v.get_bool();
+        return true;
+    }
+    template <class T>
+    bool read(const json::value& v, std::optional<T>& out, const std::string& path) {
+        if (v.is_null()) {
+            out.reset();
+            return true;
+        }
+        T x{};
+        if (!read(v, x, path)) return false;
+        out = std::move(x);
+        return true;
+    }
+    template <class T>
+    bool read(const json::value& v, std::vector<T>& out, const std::string& path) {
+        if (!v.is_array()) return fail(path, "expected an array");
+        const auto& array = v.get_array();
+        out.clear();
+        out.reserve(array.size());
+        for (std::size_t i = 0; i < array.size(); ++i) {
+            T x{};
+            if (!read(array[i], x, path + "[" + std::to_string(i) + "]")) return false;
+            out.push_back(std::move(x));
+        }
+        return true;
+    }
+    template <described T>
+    bool read(const json::value& v, T& out, const std::string& path) {
+        using members = boost::describe::describe_members<T, boost::describe::mod_public>;
+        if (!v.is_object()) return fail(path, "expected an object");
+        const auto& object = v.get_object();
+        bool ok = true;
+        boost::mp11::mp_for_each<members>([&](auto d) {
+            if (!ok) return;
+            const std::string child = path.empty() ? std::string(d.name) : path + "." + d.name;
+            using member = std::remove_cvref_t<decltype(out.*d.pointer)>;
+            const auto* found = object.if_contains(d.name);
+            if (found == nullptr) {
+                if constexpr (!is_optional<member>::value) ok = fail(child, "is required");
+                return;
+            }
+            ok = read(*found, out.*d.pointer, child);
+        });
+        if (!ok || mode_ == mode::tolerant) return ok;
+        for (const auto& field : object) {
+            bool known = false;
+            boost::mp11::mp_for_each<members>([&](auto d) { known = known || field.key() == d.name; });
+            if (!known) return fail(path, "unknown field " + std::string(field.key()));
+        }
+        return true;
+    }
+
+private:
+    bool fail(const std::string& path, const std::string& what) {
+        error_ = path.empty() ? what : path + ": " + what;
+        return false;
+    }
+    mode mode_;
+    std::string error_;
+};
+
+template <described T>
+json::value write(const T& x);
+json::value write(const std::string& s) { return json::string(s); }
+json::value write(std::int64_t n) { return n; }
+json::value write(bool b) { return b; }
+template <class T>
+json::value write(const std::vector<T>& items) {
+    json::array array;
+    array.reserve(items.size());
+    for (const auto& x : items) array.push_back(write(x));
+    return array;
+}
+template <described T>
+json::value write(const T& x) {
+    json::object object;
+    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto d) {
+        const auto& member = x.*d.pointer;
+        if constexpr (is_optional<std::remove_cvref_t<decltype(member)>>::value) {
+            if (member) object.emplace(d.name, write(*member));  // absent, not null
+        } else {
+            object.emplace(d.name, write(member));
+        }
+    });
+    return object;
+}
+
+template <class Command, class Group>
+result<any_command> parse_as(const json::value& data) {
+    Command c{};
+    reader r(mode::strict);
+    if (!r.read(data, c, "")) return reject("bad_request", r.error());
+    return any_command{Group{std::move(c)}};
+}
+
+struct command_entry {
+    std::string_view name;
+    result<any_command> (*parse)(const json::value&);
+};
+template <class Group, class... Commands>
+constexpr auto entries(std::variant<Commands...>*) {
+    return std::array<command_entry, sizeof...(Commands)>{{{wire<Commands>::name, &parse_as<Commands, Group>}...}};
+}
+const auto dealer_commands = entries<dealer_command>(static_cast<dealer_command*>(nullptr));
+const auto order_commands = entries<order_command>(static_cast<order_command*>(nullptr));
+const auto claim_commands = entries<claim_command>(static_cast<claim_command*>(nullptr));
+
+template <class Variant>
+stored_event encode_variant(const Variant& e) {
+    return std::visit(
+        [](const auto& x) {
+            using T = std::remove_cvref_t<decltype(x)>;
+            return stored_event{std::string(wire<T>::name), wire<T>::version, json::serialize(write(x))};
+        },
+        e);
+}
+
+template <class... Events>
+std::uint32_t version_in(std::string_view type, std::variant<Events...>*) {
+    std::uint32_t v = 0;
+    ((type == wire<Events>::name ? (v = wire<Events>::version, 0) : 0), ...);
+    return v;
+}
+
+// Decodes `object` as the alternative of Variant whose stored name is `type`.
+template <class... Events>
+result<std::variant<Events...>> decode_alternative(std::string_view type, const json::value& object,
+                                                   std::variant<Events...>*) {
+    std::optional<result<std::variant<Events...>>> out;
+    auto try_one = [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        if (out || type != wire<T>::name) return;
+        T e{};
+        reader r(mode::tolerant);
+        if (r.read(object, e, "")) out.emplace(std::variant<Events...>{std::move(e)});
+        else out.emplace(reject("corrupt", std::string(type) + ": " + r.error()));
+    };
+    (try_one(static_cast<Events*>(nullptr)), ...);
+    if (!out) return reject("corrupt", "unknown event type " + std::string(type));
+    return std::move(*out);
+}
+
+}  // namespace
+
+result<any_command> parse_command(std::string_view type, const json::value& data) {
+    for (const auto& e : dealer_commands)
+        if (e.name == type) return e.parse(data);
+    for (const auto& e : order_commands)
+        if (e.name == type) return e.parse(data);
+    for (const auto& e : claim_commands)
+        if (e.name == type) return e.parse(data);
+    return reject("bad_request", "unknown command type " + std::string(type));
+}
+
+std::string_view command_type(const any_command& c) {
+    return std::visit([](const auto& group) { return std::visit([](const auto& x) { return wire<std::remove_cvref_t<decltype(x)>>::name; }, group); },
+                      c);
+}
+
+json::object command_data(const any_command& c) {
+    return std::visit([](const auto& group) { return std::visit([](const auto& x) { return write(x).as_object(); }, group); }, c);
+}
+
+stored_event encode(const dealer_event& e) { return encode_variant(e); }
+stored_event encode(const order_event& e) { return encode_variant(e); }
+stored_event encode(const claim_event& e) { return encode_variant(e); }
+
+std::uint32_t current_schema_version(std::string_view type) {
+    if (auto v = version_in(type, static_cast<dealer_event*>(nullptr))) return v;
+    if (auto v = version_in(type, static_cast<order_event*>(nullptr))) return v;
+    return version_in(type, static_cast<claim_event*>(nullptr));
+}
+
+template <class Aggregate>
+result<typename Aggregate::event> decode(std::string_view type, std::uint32_t schema_version, std::string_view data) {
+    const auto current = current_schema_version(type);
+    if (current == 0) return reject("corrupt", "unknown event type " + std::string(type));
+    if (schema_version == 0 || schema_version > current)
+        return reject("corrupt", std::string(type) + " v" + std::to_string(schema_version) + " is newer than this build reads (v" +
+                                     std::to_string(current) + ")");
+    boost::system::error_code ec;
+    auto value = json::parse(data, ec);
+    if (ec || !value.is_object()) return reject("corrupt", std::string(type) + ": data is not a JSON object");
+    for (auto version = schema_version; version < current; ++version) {
+        bool upcast = false;
+        for (const auto& u : upcasters)
+            if (u.type == type && u.from == version) {
+                u.apply(value.as_object());
+                upcast = true;
+            }
+        if (!upcast)
+            return reject("corrupt", "no upcaster from " + std::string(type) + " v" + std::to_string(version));
+    }
+    return decode_alternative(type, value, static_cast<typename Aggregate::event*>(nullptr));
+}
+
+template result<dealer_event> decode<dealer_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<order_event> decode<order_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<claim_event> decode<claim_aggregate>(std::string_view, std::uint32_t, std::string_view);
+
+}  // namespace dealerline::domain::codec

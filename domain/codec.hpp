@@ -1,0 +1,48 @@
+// JSON for commands and events (its own target, dealerline_domain_codec, so that the deciders
+// compile without Boost.JSON).
+//
+// Commands come from outside and are parsed strictly: a missing, mistyped or unknown field is an
+// error that names the field. Events come from our own log and are read tolerantly (unknown
+// fields ignored) through their stored name and schema version, older versions upcast first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <boost/json/value.hpp>
+
+#include "domain/claim.hpp"
+#include "domain/dealer.hpp"
+#include "domain/order.hpp"
+
+namespace dealerline::domain::codec {
+
+using any_command = std::variant<dealer_command, order_command, claim_command>;
+
+// "PlaceOrder" + data → the command; a rejection with code "bad_request" names what is wrong
+// ("lines[1].quantity: expected an integer", "unknown field colour", "unknown command type X").
+[[nodiscard]] result<any_command> parse_command(std::string_view type, const boost::json::value& data);
+[[nodiscard]] std::string_view command_type(const any_command&);
+[[nodiscard]] boost::json::object command_data(const any_command&);
+
+struct stored_event {
+    std::string type;                // stable stored name: "OrderPlaced"
+    std::uint32_t schema_version = 1;
+    std::string data;                // JSON text
+};
+
+[[nodiscard]] stored_event encode(const dealer_event&);
+[[nodiscard]] stored_event encode(const order_event&);
+[[nodiscard]] stored_event encode(const claim_event&);
+
+// Reads a stored event of the aggregate; a rejection with code "corrupt" when it cannot.
+template <class Aggregate>
+[[nodiscard]] result<typename Aggregate::event> decode(std::string_view type, std::uint32_t schema_version,
+                                                       std::string_view data);
+
+// The current schema version of a stored event type (0: unknown type).
+[[nodiscard]] std::uint32_t current_schema_version(std::string_view type);
+
+}  // namespace dealerline::domain::codec

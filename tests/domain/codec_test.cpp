@@ -1,0 +1,139 @@
+#include "domain/codec.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+namespace dealerline::testing {
+namespace {
+
+using namespace domain;
+namespace json = boost::json;
+
+result<codec::any_command> parse(std::string_view type, std::string_view data) {
+    return codec::parse_command(type, json::parse(data));
+}
+
+void expect_bad(std::string_view type, std::string_view data, std::string_view names) {
+    auto r = parse(type, data);
+    ASSERT_FALSE(r.has_value()) << type << " " << data << " was accepted";
+    EXPECT_EQ(r.error().code, "bad_request");
+    EXPECT_NE(r.error().message.find(names), std::string::npos) << "message: " << r.error().message << " should name " << names;
+}
+
+const std::vector<codec::any_command> every_command{
+    dealer_command{register_dealer{"D-1", "Okna", "EUR", 30, 500}},
+    dealer_command{update_dealer_terms{"D-1", 45, std::nullopt}},
+    dealer_command{set_opening_balance{"D-1", -1200}},
+    order_command{place_order{"O-1", "D-1", "EUR", {{"WIN-1", "Window", 4, 18900}}, "Main St 1", std::nullopt}},
+    order_command{accept_order{"O-1", "2026-12-01"}},
+    order_command{reject_order{"O-1", "no"}},
+    order_command{start_production{"O-1"}},
+    order_command{record_production_progress{"O-1", 3}},
+    order_command{complete_production{"O-1"}},
+    order_command{ship_order{"O-1", "c", "r", "v", "d", "p", "2026-12-05"}},
+    order_command{confirm_delivery{"O-1", "Anna"}},
+    order_command{cancel_order{"O-1", "why"}},
+    claim_command{file_claim{"CL-1", "O-1", "defect", "cracked"}},
+    claim_command{assign_claim{"CL-1", "cm-3"}},
+    claim_command{comment_on_claim{"CL-1", "hello"}},
+    claim_command{resolve_claim{"CL-1", "refund", 100, "sorry"}},
+    claim_command{reopen_claim{"CL-1", "again"}},
+    claim_command{close_claim{"CL-1"}},
+};
+
+TEST(CommandCodec, EveryCommandRoundTrips) {
+    for (const auto& c : every_command) {
+        const auto type = codec::command_type(c);
+        const auto text = json::serialize(codec::command_data(c));
+        auto back = parse(type, text);
+        ASSERT_TRUE(back.has_value()) << type << ": " << back.error().message;
+        EXPECT_EQ(codec::command_type(*back), type);
+        EXPECT_EQ(json::serialize(codec::command_data(*back)), text) << type;
+    }
+}
+
+TEST(CommandCodec, AbsentOptionalsStayAbsent) {
+    auto r = parse("AcceptOrder", R"({"order_id":"O-1"})");
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(json::serialize(codec::command_data(*r)), R"({"order_id":"O-1"})");
+    EXPECT_TRUE(parse("AcceptOrder", R"({"order_id":"O-1","planned_production_date":null})").has_value());
+}
+
+TEST(CommandCodec, StrictParsingNamesTheField) {
+    expect_bad("ShipOrder", R"({"order_id":"O-1"})", "carrier: is required");
+    expect_bad("RecordProductionProgress", R"({"order_id":"O-1","completed_units":"3"})", "completed_units: expected an integer");
+    expect_bad("RecordProductionProgress", R"({"order_id":"O-1","completed_units":2.5})", "completed_units");
+    expect_bad("CancelOrder", R"({"order_id":"O-1","reason":"x","colour":"red"})", "unknown field colour");
+    expect_bad("PlaceOrder",
+               R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"A","description":"","quantity":1,"unit_price":1},{"sku":"B","description":"","quantity":"two","unit_price":1}]})",
+               "lines[1].quantity");
+    expect_bad("PlaceOrder", R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":{}})", "lines: expected an array");
+    expect_bad("PlaceOrder",
+               R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"A","description":"","quantity":1,"unit_price":1,"x":1}]})",
+               "lines[0]: unknown field x");
+    expect_bad("StartProduction", R"(["O-1"])", "expected an object");
+    expect_bad("ConfirmDelivery", R"({"order_id":7})", "order_id: expected a string");
+    expect_bad("LaunchRocket", R"({})", "unknown command type LaunchRocket");
+}
+
+template <class Aggregate, class Event>
+void expect_round_trip(const Event& e) {
+    const auto stored = codec::encode(typename Aggregate::event{e});
+    auto back = codec::decode<Aggregate>(stored.type, stored.schema_version, stored.data);
+    ASSERT_TRUE(back.has_value()) << stored.type << ": " << back.error().message;
+    EXPECT_TRUE(std::holds_alternative<Event>(*back)) << stored.type;
+    if (std::holds_alternative<Event>(*back)) {
+        EXPECT_EQ(std::get<Event>(*back), e) << stored.type;
+    }
+}
+
+TEST(EventCodec, EveryEventRoundTripsUnderItsStoredName) {
+    expect_round_trip<dealer_aggregate>(dealer_registered{"D-1", "Okna", "EUR", 30, 500});
+    expect_round_trip<dealer_aggregate>(dealer_terms_updated{"D-1", std::nullopt, 7});
+    expect_round_trip<dealer_aggregate>(opening_balance_set{"D-1", -5, "EUR"});
+    expect_round_trip<order_aggregate>(order_placed{"O-1", "D-1", "EUR", {{"W", "d", 2, 3}}, std::nullopt, "X-1", 6, 2});
+    expect_round_trip<order_aggregate>(order_accepted{"O-1", "2026-12-01"});
+    expect_round_trip<order_aggregate>(order_rejected{"O-1", "no"});
+    expect_round_trip<order_aggregate>(production_started{"O-1"});
+    expect_round_trip<order_aggregate>(production_progressed{"O-1", 1, 2});
+    expect_round_trip<order_aggregate>(production_completed{"O-1"});
+    expect_round_trip<order_aggregate>(order_shipped{"O-1", "c", "r", "v", "d", "p", "2026-12-05"});
+    expect_round_trip<order_aggregate>(order_delivered{"O-1", std::nullopt});
+    expect_round_trip<order_aggregate>(order_cancelled{"O-1", "x", true});
+    expect_round_trip<claim_aggregate>(claim_filed{"CL-1", "O-1", "D-1", "defect", "d"});
+    expect_round_trip<claim_aggregate>(claim_assigned{"CL-1", "cm"});
+    expect_round_trip<claim_aggregate>(claim_commented{"CL-1", "t", "dealer:D-1"});
+    expect_round_trip<claim_aggregate>(claim_resolved{"CL-1", "refund", 5, "n", "2026-11-23T10:15:00Z"});
+    expect_round_trip<claim_aggregate>(claim_reopened{"CL-1", "r"});
+    expect_round_trip<claim_aggregate>(claim_closed{"CL-1"});
+}
+
+TEST(EventCodec, StoredNamesAreStable) {
+    EXPECT_EQ(codec::encode(order_event{order_shipped{}}).type, "OrderShipped");
+    EXPECT_EQ(codec::encode(claim_event{claim_filed{}}).type, "ClaimFiled");
+    EXPECT_EQ(codec::encode(order_event{order_cancelled{}}).schema_version, 2u);
+}
+
+TEST(EventCodec, AVersionOneOrderCancelledIsUpcast) {
+    auto e = codec::decode<order_aggregate>("OrderCancelled", 1, R"({"order_id":"O-1","reason":"late"})");
+    ASSERT_TRUE(e.has_value()) << e.error().message;
+    EXPECT_EQ(std::get<order_cancelled>(*e), (order_cancelled{"O-1", "late", false}));
+}
+
+TEST(EventCodec, ReadingIsTolerantOfNewFieldsButNotOfMissingOnes) {
+    auto extra = codec::decode<order_aggregate>("ProductionStarted", 1, R"({"order_id":"O-1","shift":"night"})");
+    ASSERT_TRUE(extra.has_value()) << extra.error().message;
+    auto missing = codec::decode<order_aggregate>("ProductionProgressed", 1, R"({"order_id":"O-1"})");
+    ASSERT_FALSE(missing.has_value());
+    EXPECT_NE(missing.error().message.find("completed_units"), std::string::npos) << missing.error().message;
+}
+
+TEST(EventCodec, UnknownOrFutureEventsAreReportedNotGuessed) {
+    EXPECT_FALSE(codec::decode<order_aggregate>("OrderTeleported", 1, "{}").has_value());
+    EXPECT_FALSE(codec::decode<order_aggregate>("OrderShipped", 9, "{}").has_value());
+    EXPECT_FALSE(codec::decode<order_aggregate>("ClaimFiled", 1, "{}").has_value()) << "another aggregate's event";
+}
+
+}  // namespace
+}  // namespace dealerline::testing
