@@ -8,6 +8,9 @@
 #include <vector>
 
 #include <boost/describe/class.hpp>
+#include <boost/describe/enum.hpp>
+#include <boost/describe/enum_from_string.hpp>
+#include <boost/describe/enum_to_string.hpp>
 #include <boost/describe/members.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -55,6 +58,12 @@ BOOST_DESCRIBE_STRUCT(claim_commented, (), (claim_id, text, author))
 BOOST_DESCRIBE_STRUCT(claim_resolved, (), (claim_id, resolution, compensation, note, resolved_at))
 BOOST_DESCRIBE_STRUCT(claim_reopened, (), (claim_id, reason))
 BOOST_DESCRIBE_STRUCT(claim_closed, (), (claim_id))
+
+BOOST_DESCRIBE_ENUM(order_status, none, placed, accepted, rejected, in_production, produced, shipped, delivered, cancelled)
+BOOST_DESCRIBE_ENUM(claim_status, none, open, in_review, resolved, reopened, closed)
+BOOST_DESCRIBE_STRUCT(dealer_state, (), (registered, currency, payment_terms_days, credit_limit, opening_balance_set))
+BOOST_DESCRIBE_STRUCT(order_state, (), (status, dealer_id, total_units, completed_units))
+BOOST_DESCRIBE_STRUCT(claim_state, (), (status, dealer_id, order_id, resolved_at_us))
 }  // namespace dealerline::domain
 
 namespace dealerline::domain::codec {
@@ -158,6 +167,13 @@ public:
         out = v.get_bool();
         return true;
     }
+    template <class E>
+        requires boost::describe::has_describe_enumerators<E>::value
+    bool read(const json::value& v, E& out, const std::string& path) {
+        if (!v.is_string() || !boost::describe::enum_from_string(v.get_string().c_str(), out))
+            return fail(path, "expected one of the known names");
+        return true;
+    }
     template <class T>
     bool read(const json::value& v, std::optional<T>& out, const std::string& path) {
         if (v.is_null()) {
@@ -222,6 +238,11 @@ json::value write(const T& x);
 json::value write(const std::string& s) { return json::string(s); }
 json::value write(std::int64_t n) { return n; }
 json::value write(bool b) { return b; }
+template <class E>
+    requires boost::describe::has_describe_enumerators<E>::value
+json::value write(E e) {
+    return json::string(boost::describe::enum_to_string(e, "unknown"));
+}
 template <class T>
 json::value write(const std::vector<T>& items) {
     json::array array;
@@ -351,6 +372,28 @@ result<typename Aggregate::event> decode(std::string_view type, std::uint32_t sc
     }
     return decode_alternative(type, value, static_cast<typename Aggregate::event*>(nullptr));
 }
+
+template <class Aggregate>
+std::string encode_state(const typename Aggregate::state& s) {
+    return json::serialize(write(s));
+}
+
+template <class Aggregate>
+result<typename Aggregate::state> decode_state(std::string_view text) {
+    boost::system::error_code ec;
+    auto value = json::parse(text, ec);
+    typename Aggregate::state s{};
+    reader r(mode::strict);
+    if (ec || !r.read(value, s, "")) return reject("corrupt", "snapshot does not decode: " + (ec ? ec.message() : r.error()));
+    return s;
+}
+
+template std::string encode_state<dealer_aggregate>(const dealer_state&);
+template std::string encode_state<order_aggregate>(const order_state&);
+template std::string encode_state<claim_aggregate>(const claim_state&);
+template result<dealer_state> decode_state<dealer_aggregate>(std::string_view);
+template result<order_state> decode_state<order_aggregate>(std::string_view);
+template result<claim_state> decode_state<claim_aggregate>(std::string_view);
 
 template result<dealer_event> decode<dealer_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<order_event> decode<order_aggregate>(std::string_view, std::uint32_t, std::string_view);

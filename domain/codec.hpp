@@ -42,6 +42,13 @@ template <class Aggregate>
 [[nodiscard]] result<typename Aggregate::event> decode(std::string_view type, std::uint32_t schema_version,
                                                        std::string_view data);
 
+// Aggregate states, for snapshots. A snapshot that does not decode is "corrupt" (the caller
+// replays the stream instead).
+template <class Aggregate>
+[[nodiscard]] std::string encode_state(const typename Aggregate::state&);
+template <class Aggregate>
+[[nodiscard]] result<typename Aggregate::state> decode_state(std::string_view);
+
 // The current schema version of a stored event type (0: unknown type).
 [[nodiscard]] std::uint32_t current_schema_version(std::string_view type);
 

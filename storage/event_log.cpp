@@ -181,29 +181,30 @@ result<std::size_t> validate(append_request& request) {
     return total;
 }
 
+sha256 caller_fingerprint(std::string_view fingerprint) {
+    std::string bytes = "caller:";
+    bytes += fingerprint;
+    return thread_hasher().digest(bytes);
+}
+
 // The digest that decides whether a reused command id means the same command.
 sha256 fingerprint_of(const append_request& request) {
-    std::string bytes;
-    if (!request.fingerprint.empty()) {
-        bytes = "caller:";
-        bytes += request.fingerprint;
-    } else {
-        bytes = "content:";
-        for (const auto& write : request.writes) {
-            put_str(bytes, write.stream);
-            put_u8(bytes, static_cast<std::uint8_t>(write.expected.what));
-            put_u64(bytes, write.expected.version);
-            put_u32(bytes, static_cast<std::uint32_t>(write.events.size()));
-            for (const auto& e : write.events) {
-                put_str(bytes, e.type);
-                put_u32(bytes, e.schema_version);
-                put_str(bytes, e.data);
-                put_str(bytes, e.metadata);
-            }
+    if (!request.fingerprint.empty()) return caller_fingerprint(request.fingerprint);
+    std::string bytes = "content:";
+    for (const auto& write : request.writes) {
+        put_str(bytes, write.stream);
+        put_u8(bytes, static_cast<std::uint8_t>(write.expected.what));
+        put_u64(bytes, write.expected.version);
+        put_u32(bytes, static_cast<std::uint32_t>(write.events.size()));
+        for (const auto& e : write.events) {
+            put_str(bytes, e.type);
+            put_u32(bytes, e.schema_version);
+            put_str(bytes, e.data);
+            put_str(bytes, e.metadata);
         }
-        put_str(bytes, request.actor);
-        put_str(bytes, request.correlation_id);
     }
+    put_str(bytes, request.actor);
+    put_str(bytes, request.correlation_id);
     return thread_hasher().digest(bytes);
 }
 
@@ -954,7 +955,8 @@ result<std::uint64_t> event_log::stream_version(std::string_view stream) const {
     return impl_->published_version(stream);
 }
 
-result<std::optional<append_result>> event_log::find_command(std::string_view command_id) const {
+result<std::optional<append_result>> event_log::find_command(std::string_view command_id,
+                                                             std::optional<std::string_view> fingerprint) const {
     std::string stored;
     const auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->commands, command_id, &stored);
     if (s.IsNotFound()) return std::optional<append_result>{};
@@ -964,6 +966,9 @@ result<std::optional<append_result>> event_log::find_command(std::string_view co
     if (!decode_command(stored, fp, r))
         return tl::unexpected(make_error(error::kind::corrupt, "command record of " + std::string(command_id) + " is damaged"));
     if (r.last_position() > head_position()) return std::optional<append_result>{};  // written, not yet synced
+    if (fingerprint && caller_fingerprint(*fingerprint) != fp)
+        return tl::unexpected(make_error(error::kind::command_mismatch,
+                                         "command id " + std::string(command_id) + " was already used for a different command"));
     r.duplicate = true;
     return std::optional<append_result>(std::move(r));
 }

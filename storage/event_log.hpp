@@ -200,7 +200,10 @@ public:
     [[nodiscard]] sha256 head_hash() const;
     [[nodiscard]] log_stats stats() const noexcept;
     [[nodiscard]] result<std::uint64_t> stream_version(std::string_view stream) const;  // 0: no stream
-    [[nodiscard]] result<std::optional<append_result>> find_command(std::string_view command_id) const;
+    // The first result of a command id (flagged duplicate), or nothing. With the caller's
+    // fingerprint, a command id used for another command is command_mismatch.
+    [[nodiscard]] result<std::optional<append_result>> find_command(
+        std::string_view command_id, std::optional<std::string_view> fingerprint = std::nullopt) const;
 
     // Blocks until the committed head passes `after` or the deadline comes; returns the head.
     std::uint64_t wait_for(std::uint64_t after, std::chrono::steady_clock::time_point deadline) const;
