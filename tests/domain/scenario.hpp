@@ -53,7 +53,9 @@ public:
             EXPECT_FALSE(r_.error().message.empty());
         }
         void then_nothing() const { then({}); }
-        [[nodiscard]] const domain::result<std::vector<event>>& result() const { return r_; }
+        [[nodiscard]] const domain::result<std::vector<event>>& result() const& { return r_; }
+        // On a temporary outcome, by value: a reference into it would dangle.
+        [[nodiscard]] domain::result<std::vector<event>> result() && { return std::move(r_); }
 
     private:
         domain::result<std::vector<event>> r_;
