@@ -9,7 +9,7 @@
 
 #include "storage/event_log.hpp"
 #include "tools/cli.hpp"
-#include "tools/format.hpp"
+#include "domain/time.hpp"
 
 namespace dealerline::tools {
 namespace {
@@ -21,7 +21,7 @@ std::string jsonl(const storage::event_view& e) {
     std::string out = "{\"position\":" + std::to_string(e.position) + ",\"stream\":" + quoted(e.stream) +
                       ",\"version\":" + std::to_string(e.version) + ",\"type\":" + quoted(e.type) +
                       ",\"schema_version\":" + std::to_string(e.schema_version) + ",\"recorded_at\":\"" +
-                      iso8601_us(e.recorded_at_us) + "\",\"command_id\":" + quoted(e.command_id) +
+                      domain::iso8601(e.recorded_at_us) + "\",\"command_id\":" + quoted(e.command_id) +
                       ",\"actor\":" + quoted(e.actor) + ",\"correlation_id\":" + quoted(e.correlation_id) +
                       ",\"data\":";
     out.append(e.data).append(",\"metadata\":").append(e.metadata);
@@ -49,7 +49,7 @@ int events(const std::string& data, std::uint64_t from, std::uint64_t limit, con
             std::cout << jsonl(e) << '\n';
         } else {
             std::printf("%10llu  %-27s  %-28.*s %5llu  %-24.*s %.*s\n", static_cast<unsigned long long>(e.position),
-                        iso8601_us(e.recorded_at_us).c_str(), static_cast<int>(e.stream.size()), e.stream.data(),
+                        domain::iso8601(e.recorded_at_us).c_str(), static_cast<int>(e.stream.size()), e.stream.data(),
                         static_cast<unsigned long long>(e.version), static_cast<int>(e.type.size()), e.type.data(),
                         static_cast<int>(e.actor.size()), e.actor.data());
         }

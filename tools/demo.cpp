@@ -9,7 +9,7 @@
 #include "domain/stream_name.hpp"
 #include "storage/event_log.hpp"
 #include "tools/cli.hpp"
-#include "tools/format.hpp"
+#include "domain/time.hpp"
 
 namespace dealerline::tools {
 namespace {
@@ -69,7 +69,7 @@ int run_demo(const std::string& data) {
     std::cout << "appended " << events->size() << " events to " << stream << " (each command sent twice; the retry was a no-op)\n";
     for (const auto& e : *events)
         std::printf("  #%-6llu v%-2llu %s  %-21s %-14s %s\n", static_cast<unsigned long long>(e.position),
-                    static_cast<unsigned long long>(e.version), iso8601_us(e.recorded_at_us).c_str(), e.type.c_str(),
+                    static_cast<unsigned long long>(e.version), domain::iso8601(e.recorded_at_us).c_str(), e.type.c_str(),
                     e.actor.c_str(), storage::to_hex(e.hash).substr(0, 16).c_str());
     std::cout << "log head: position " << log.head_position() << ", hash " << storage::to_hex(log.head_hash()) << '\n';
     return exit_ok;

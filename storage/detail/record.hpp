@@ -87,9 +87,6 @@ public:
         return s;
     }
     [[nodiscard]] bool ok() const noexcept { return ok_; }
-    [[nodiscard]] std::size_t consumed_from(const char* start) const noexcept {
-        return static_cast<std::size_t>(p_ - start);
-    }
     [[nodiscard]] bool at_end() const noexcept { return p_ == end_; }
 
 private:

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+// Raw RocksDB is the baseline this benchmark measures against, hence the include outside storage/.
 #include <rocksdb/db.h>
 
 #include "storage/event_log.hpp"
