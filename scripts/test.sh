@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # "The tests": install deps, build (dev), run every test against a throwaway
-# PostgreSQL and nats-server, then the storage tests under ASan/UBSan.
+# PostgreSQL and nats-server, then the storage, domain and command tests under ASan/UBSan.
 # Extra arguments go to the dev ctest run, e.g. `scripts/test.sh -L unit`.
 # Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase.
 set -euo pipefail
@@ -50,10 +50,10 @@ ctest --preset dev --output-on-failure --no-tests=error -j2 "$@"
 if [[ ${DEALERLINE_SKIP_ASAN:-0} == 1 ]]; then
   phase "asan skipped (DEALERLINE_SKIP_ASAN=1)"
 else
-  phase "build (asan, storage tests)"
-  dl_build asan storage_tests storage_fault_tests storage_crash_child
-  phase "tests (asan, storage)"
+  phase "build (asan: storage, domain and command tests)"
+  dl_build asan storage_tests storage_fault_tests storage_crash_child domain_tests commands_tests
+  phase "tests (asan: storage, domain, commands)"
   # Full stack traces for UBSan reports unless the caller chose otherwise.
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-  ctest --preset asan --output-on-failure --no-tests=error -L storage
+  ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands"
 fi
