@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <pthread.h>
+#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -308,6 +309,7 @@ struct written_group {
 // Readers never see past the published head, so nothing unsynced is ever shown or acknowledged.
 struct event_log::impl {
     std::filesystem::path dir;
+    std::filesystem::path secondary_dir;  // follow mode only
     log_options options;
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -380,6 +382,10 @@ struct event_log::impl {
             (void)db->Close();
             delete db;
             db = nullptr;
+        }
+        if (!secondary_dir.empty()) {
+            std::error_code ec;
+            std::filesystem::remove_all(secondary_dir, ec);  // only our own scratch folder
         }
         tail_cv.notify_all();
     }
@@ -749,6 +755,8 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
         if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
             return tl::unexpected(make_error(error::kind::bad_request,
                                              dir.string() + " is not empty and holds no event log; refusing to use it"));
+        fs::create_directories(dir, ec);  // RocksDB creates only the last level
+        if (ec) return tl::unexpected(make_error(error::kind::io, "cannot create " + dir.string() + ": " + ec.message()));
     }
 
     rocksdb::DBOptions db_options;
@@ -797,9 +805,19 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     i->dir = dir;
     i->options = std::move(options);
     rocksdb::Status s;
-    if (i->options.read_only)
+    if (i->options.read_only && i->options.follow) {
+        // A secondary instance can catch up with the writer later (--follow); it keeps its own
+        // small info log in a folder of its own.
+        std::error_code tmp_ec;
+        auto secondary = fs::temp_directory_path(tmp_ec) / ("dealerline-follow-" + std::to_string(::getpid()) + "-" +
+                                                            std::to_string(reinterpret_cast<std::uintptr_t>(i.get())));
+        fs::create_directories(secondary, tmp_ec);
+        i->secondary_dir = secondary;
+        db_options.max_open_files = -1;  // required of secondary instances
+        s = rocksdb::DB::OpenAsSecondary(db_options, dir.string(), secondary.string(), families, &i->handles, &i->db);
+    } else if (i->options.read_only) {
         s = rocksdb::DB::OpenForReadOnly(db_options, dir.string(), families, &i->handles, &i->db);
-    else
+    } else
         s = rocksdb::DB::Open(db_options, dir.string(), families, &i->handles, &i->db);
     if (!s.ok()) {
         if (existed && s.IsInvalidArgument())
@@ -1121,6 +1139,23 @@ result<std::optional<snapshot>> event_log::get_snapshot(std::string_view stream)
     if (!in.ok()) return tl::unexpected(make_error(error::kind::corrupt, "snapshot of " + std::string(stream) + " is damaged"));
     snap.state = value.substr(8);
     return std::optional<snapshot>(std::move(snap));
+}
+
+result<std::uint64_t> event_log::catch_up() {
+    if (!impl_->options.follow) return head_position();
+    const auto s = impl_->db->TryCatchUpWithPrimary();
+    if (!s.ok()) return tl::unexpected(io_error(s, "catching up with the writer"));
+    if (auto r = impl_->recover_head(); !r) return tl::unexpected(r.error());
+    impl_->tail_cv.notify_all();
+    return head_position();
+}
+
+sha256 chain_hash(const sha256& previous, const event_view& e) {
+    std::string canonical;
+    const event_data body{std::string(e.type), e.schema_version, std::string(e.data), std::string(e.metadata)};
+    encode_canonical(canonical, e.position, e.version, e.recorded_at_us, e.stream, body, e.command_id, e.actor,
+                     e.correlation_id);
+    return thread_hasher().chain(previous, canonical);
 }
 
 bool event_log::read_only() const noexcept { return impl_->options.read_only; }

@@ -146,6 +146,7 @@ struct log_stats {
 
 struct log_options {
     bool read_only = false;          // audit tools: no writer, never writes
+    bool follow = false;             // with read_only: able to catch up with a running writer
     bool create_if_missing = true;
     // Microseconds since the epoch; tests fix it. Stamps are forced non-decreasing anyway.
     std::function<std::int64_t()> clock{};
@@ -168,6 +169,10 @@ struct limits {
 // caller's, when the append is refused before it is queued). Keep it short and non-blocking: post
 // the result to your own executor. It may append again.
 using append_callback = std::function<void(result<append_result>)>;
+
+// The hash an event carries: SHA-256(previous event's hash ‖ its canonical bytes). What verify
+// recomputes; exported events are checked with it too.
+[[nodiscard]] sha256 chain_hash(const sha256& previous, const event_view& event);
 
 inline constexpr std::uint32_t format_version = 1;
 inline constexpr std::uint64_t to_end = std::numeric_limits<std::uint64_t>::max();
@@ -217,6 +222,9 @@ public:
     // Snapshots are a cache beside the log: losing one costs a longer replay, never correctness.
     [[nodiscard]] result<void> put_snapshot(std::string_view stream, const snapshot&);
     [[nodiscard]] result<std::optional<snapshot>> get_snapshot(std::string_view stream) const;
+
+    // Follow mode: sees what the writer (another process) has written since; returns the new head.
+    [[nodiscard]] result<std::uint64_t> catch_up();
 
     [[nodiscard]] bool read_only() const noexcept;
     [[nodiscard]] const std::filesystem::path& dir() const noexcept;

@@ -1,18 +1,22 @@
-// `dealerline demo`: the smoke of the event log that the README's first command runs until the
-// server exists: one order's life appended as events (with a retried command), then printed.
+// `dealerline demo`: the smoke that the README's first command runs until the server exists: one
+// order's life, command by command, through the real command handler into the event log, each
+// command sent twice (the second time is a client's retry and must change nothing).
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "commands/handler.hpp"
 #include "domain/stream_name.hpp"
+#include "domain/time.hpp"
 #include "storage/event_log.hpp"
 #include "tools/cli.hpp"
-#include "domain/time.hpp"
 
 namespace dealerline::tools {
 namespace {
+
+using namespace domain;
 
 int run_demo(const std::string& data) {
     auto opened = storage::event_log::open(data);
@@ -21,56 +25,61 @@ int run_demo(const std::string& data) {
         return exit_failed;
     }
     auto& log = **opened;
+    commands::handler handler(log);
+    const std::string dealer_id = "D-0042";
     const std::string order_id = "O-" + std::to_string(1001 + log.head_position());
-    const std::string stream = domain::stream_name("order", order_id);
+    const actor admin{role::admin, "admin-1", {}}, dealer{role::dealer, dealer_id, dealer_id};
+    const actor engineer{role::engineer, "eng-7", {}}, production{role::production, "prod-3", {}}, logistics{role::logistics, "log-1", {}};
+
     struct step {
-        const char* type;
-        const char* actor;
-        std::string data;
+        const char* label;
+        codec::any_command command;
+        actor by;
+        std::string command_id;
     };
-    const std::string dealer = "D-0042";
     const step steps[] = {
-        {"OrderPlaced", "dealer:D-0042",
-         R"({"order_id":")" + order_id + R"(","dealer_id":")" + dealer +
-             R"(","currency":"EUR","lines":[{"sku":"WIN-1200x1400","description":"Window 1200x1400","quantity":4,"unit_price":18900}]})"},
-        {"OrderAccepted", "staff:eng-7", R"({"order_id":")" + order_id + R"(","planned_production_date":"2026-12-01"})"},
-        {"ProductionStarted", "staff:prod-3", R"({"order_id":")" + order_id + R"("})"},
-        {"ProductionProgressed", "staff:prod-3", R"({"order_id":")" + order_id + R"(","completed_units":2,"total_units":4})"},
-        {"ProductionCompleted", "staff:prod-3", R"({"order_id":")" + order_id + R"("})"},
-        {"OrderShipped", "staff:log-1",
-         R"({"order_id":")" + order_id + R"(","carrier":"Own fleet","route":"R-12","vehicle":"TRK-7","driver_name":"Jan","driver_phone":"+48 600 000 000","planned_delivery_date":"2026-12-05"})"},
-        {"OrderDelivered", "dealer:D-0042", R"({"order_id":")" + order_id + R"(","received_by":"Anna"})"},
+        // The same command id on every run: registered once, a duplicate afterwards.
+        {"register the dealer", dealer_command{register_dealer{dealer_id, "Okna Kowalski", "EUR", 30, 5'000'000}}, admin,
+         "register-" + dealer_id},
+        {"dealer places the order",
+         order_command{place_order{order_id, dealer_id, "EUR", {{"WIN-1200x1400", "Window 1200x1400", 4, 18900}}, "Main St 1", std::nullopt}},
+         dealer, order_id + "-place"},
+        {"engineer accepts", order_command{accept_order{order_id, "2026-12-01"}}, engineer, order_id + "-accept"},
+        {"production starts", order_command{start_production{order_id}}, production, order_id + "-start"},
+        {"2 of 4 windows done", order_command{record_production_progress{order_id, 2}}, production, order_id + "-progress"},
+        {"production completes", order_command{complete_production{order_id}}, production, order_id + "-complete"},
+        {"logistics ships",
+         order_command{ship_order{order_id, "Own fleet", "R-12", "TRK-7", "Jan", "+48 600 000 000", "2026-12-05"}}, logistics,
+         order_id + "-ship"},
+        {"dealer confirms delivery", order_command{confirm_delivery{order_id, "Anna"}}, dealer, order_id + "-deliver"},
     };
-    std::uint64_t version = 0;
-    int n = 0;
     for (const auto& s : steps) {
-        storage::append_request request;
-        request.command_id = order_id + "-cmd-" + std::to_string(++n);
-        request.actor = s.actor;
-        request.correlation_id = order_id;
-        request.writes.push_back({stream, storage::expected_version::exact(version), {{s.type, 1, s.data, "{}"}}});
-        auto first = log.append(request);
-        auto retry = log.append(request);  // a client retry: must change nothing
+        const commands::envelope env{s.command_id, s.command, s.by, std::nullopt, order_id};
+        auto first = handler.handle(env);
+        auto retry = handler.handle(env);  // a client that did not get the answer sends it again
         if (!first || !retry) {
-            std::cerr << "dealerline demo: " << (!first ? first.error().message : retry.error().message) << '\n';
+            const auto& f = !first ? first.error() : retry.error();
+            std::cerr << "dealerline demo: " << s.label << ": " << f.code << ": " << f.message << '\n';
             return exit_failed;
         }
-        if (!retry->duplicate || retry->first_position != first->first_position) {
+        if (!retry->duplicate || retry->positions != first->positions) {
             std::cerr << "dealerline demo: a retried command was not recognised as a duplicate\n";
             return exit_failed;
         }
-        version = first->streams.front().version;
+        std::printf("  %-26s %-15s %-22s %s\n", s.label, s.by.label().c_str(),
+                    first->events.empty() ? "-" : first->events.front().c_str(),
+                    first->duplicate ? "(already done: duplicate)" : ("position " + std::to_string(first->positions.front())).c_str());
     }
-    auto events = log.read_stream(stream);
+    auto events = log.read_stream(stream_name("order", order_id));
     if (!events) {
         std::cerr << "dealerline demo: " << events.error().message << '\n';
         return exit_failed;
     }
-    std::cout << "appended " << events->size() << " events to " << stream << " (each command sent twice; the retry was a no-op)\n";
+    std::cout << "\n" << events->size() << " events in order-" << order_id << " (every command was sent twice):\n";
     for (const auto& e : *events)
-        std::printf("  #%-6llu v%-2llu %s  %-21s %-14s %s\n", static_cast<unsigned long long>(e.position),
-                    static_cast<unsigned long long>(e.version), domain::iso8601(e.recorded_at_us).c_str(), e.type.c_str(),
-                    e.actor.c_str(), storage::to_hex(e.hash).substr(0, 16).c_str());
+        std::printf("  #%-6llu v%-2llu %s  %-21s %-14s %s…\n", static_cast<unsigned long long>(e.position),
+                    static_cast<unsigned long long>(e.version), iso8601(e.recorded_at_us).c_str(), e.type.c_str(), e.actor.c_str(),
+                    storage::to_hex(e.hash).substr(0, 16).c_str());
     std::cout << "log head: position " << log.head_position() << ", hash " << storage::to_hex(log.head_hash()) << '\n';
     return exit_ok;
 }
@@ -78,7 +87,7 @@ int run_demo(const std::string& data) {
 }  // namespace
 
 void add_demo(CLI::App& app, int& status) {
-    auto* cmd = app.add_subcommand("demo", "Append a sample order's life to the log and print it (a smoke test)");
+    auto* cmd = app.add_subcommand("demo", "Drive a sample order through its life into the log and print it (a smoke test)");
     auto data = std::make_shared<std::string>();
     cmd->add_option("--data", *data, "Event log folder (created if missing)")->required()->envname("DEALERLINE_DATA");
     cmd->callback([data, &status] { status = run_demo(*data); });
