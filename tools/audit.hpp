@@ -13,16 +13,16 @@ namespace dealerline::tools::audit {
 // A point in the log: a position, or an RFC 3339 time (resolved to the first position at or
 // after it).
 struct point {
-    std::string text;  // as given; empty: open end
+    std::string text{};  // as given; empty: open end
 };
 
 struct event_filter {
-    std::string stream, category, type, actor;
-    point from, to;                  // `to` is inclusive for a position, exclusive for a time
+    std::string stream{}, category{}, type{}, actor{};
+    point from{}, to{};              // `to` is inclusive for a position, exclusive for a time
     std::uint64_t limit = UINT64_MAX;
     bool jsonl = false;
     bool follow = false;                          // keep printing as the writer commits
-    std::optional<std::uint64_t> until_position;  // with follow: stop once this is printed
+    std::optional<std::uint64_t> until_position{};  // with follow: stop once this is printed
 };
 
 int events(const std::string& data, const event_filter&, std::ostream& out, std::ostream& err);
