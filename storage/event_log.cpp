@@ -835,6 +835,17 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
 
     std::string stored_format;
     s = i->db->Get(rocksdb::ReadOptions(), i->meta, meta_format_key, &stored_format);
+    if (i->options.follow) {
+        // A writer that is opening (flushing what it recovered, deleting old WAL files) can leave
+        // a just-opened secondary with a view that misses data; catching up with the writer's
+        // newest MANIFEST settles it, so try a few times before believing what we see.
+        for (int attempt = 0; attempt < 50; ++attempt) {
+            const auto caught = i->db->TryCatchUpWithPrimary();
+            s = i->db->Get(rocksdb::ReadOptions(), i->meta, meta_format_key, &stored_format);
+            if (caught.ok() && s.ok()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the writer's recovery is under way
+        }
+    }
     if (s.IsNotFound()) {
         if (existed)
             return tl::unexpected(make_error(error::kind::bad_request,
@@ -1030,37 +1041,77 @@ result<verify_report> event_log::verify(std::uint64_t from, std::uint64_t to) co
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->events));
     std::unordered_map<std::string, std::uint64_t> stream_versions;
+
+    // The stream index is checked in batches (MultiGet): one lookup per event was most of the
+    // cost. A batch holds only positions before the one being read, so flushing it before
+    // reporting any other problem keeps "first bad position" exact.
+    struct index_check {
+        std::string key;
+        std::uint64_t position;
+    };
+    constexpr std::size_t batch = 1024;
+    std::vector<index_check> pending;
+    pending.reserve(batch);
+    std::vector<rocksdb::Slice> keys;
+    keys.reserve(batch);
+    std::vector<rocksdb::PinnableSlice> found(batch);
+    std::vector<rocksdb::Status> statuses(batch);
+    auto check_index = [&]() -> bool {
+        if (pending.empty()) return true;
+        keys.clear();
+        for (const auto& p : pending) keys.emplace_back(p.key);
+        impl_->db->MultiGet(point, impl_->streams, keys.size(), keys.data(), found.data(), statuses.data());
+        bool ok = true;
+        for (std::size_t i = 0; i < pending.size() && ok; ++i) {
+            if (!statuses[i].ok() || from_be64(found[i].ToStringView()) != pending[i].position) {
+                const auto& k = pending[i].key;
+                bad(pending[i].position, "stream index has no entry for " + k.substr(0, k.size() - 9) + " version " +
+                                             std::to_string(from_be64(std::string_view(k).substr(k.size() - 8))) + " pointing here");
+                ok = false;
+            }
+        }
+        for (std::size_t i = 0; i < pending.size(); ++i) found[i].Reset();
+        pending.clear();
+        return ok;
+    };
+    auto fail = [&](std::uint64_t position, std::string problem) {
+        if (!check_index()) return report;
+        return bad(position, std::move(problem));
+    };
+
     std::uint64_t expected = report.from;
     event_view view;
     std::string_view canonical;
+    std::string stream_buffer;
     for (it->Seek(lower); it->Valid(); it->Next(), ++expected) {
         const auto key = from_be64(it->key().ToStringView());
         if (key != expected)
-            return bad(expected, "event is missing (the next stored position is " + std::to_string(key) + ")");
-        if (!decode_event(it->value().ToStringView(), view, canonical)) return bad(expected, "event does not decode");
+            return fail(expected, "event is missing (the next stored position is " + std::to_string(key) + ")");
+        if (!decode_event(it->value().ToStringView(), view, canonical)) return fail(expected, "event does not decode");
         if (view.position != expected)
-            return bad(expected, "event records position " + std::to_string(view.position) + " but is stored at " +
-                                     std::to_string(expected));
-        if (h.chain(previous, canonical) != view.hash) return bad(expected, "hash does not match the event's content and chain");
+            return fail(expected, "event records position " + std::to_string(view.position) + " but is stored at " +
+                                      std::to_string(expected));
+        if (h.chain(previous, canonical) != view.hash) return fail(expected, "hash does not match the event's content and chain");
         previous = view.hash;
         ++report.checked;
 
-        const auto s = impl_->db->Get(point, impl_->streams, stream_key(view.stream, view.version), &value);
-        if (!s.ok() || from_be64(value) != expected)
-            return bad(expected, "stream index has no entry for " + std::string(view.stream) + " version " +
-                                     std::to_string(view.version) + " pointing here");
-        auto [slot, first_seen] = stream_versions.try_emplace(std::string(view.stream), view.version);
-        if (!first_seen) {
+        pending.push_back({stream_key(view.stream, view.version), expected});
+        if (pending.size() == batch && !check_index()) return report;
+        stream_buffer.assign(view.stream);
+        if (auto slot = stream_versions.find(stream_buffer); slot != stream_versions.end()) {
             if (view.version != slot->second + 1)
-                return bad(expected, "stream " + std::string(view.stream) + " jumps from version " +
-                                         std::to_string(slot->second) + " to " + std::to_string(view.version));
+                return fail(expected, "stream " + stream_buffer + " jumps from version " + std::to_string(slot->second) + " to " +
+                                          std::to_string(view.version));
             slot->second = view.version;
-        } else if (view.version > 1 && report.from == 1) {
-            return bad(expected, "stream " + std::string(view.stream) + " starts at version " + std::to_string(view.version));
+        } else {
+            if (view.version > 1 && report.from == 1)
+                return fail(expected, "stream " + stream_buffer + " starts at version " + std::to_string(view.version));
+            stream_versions.emplace(stream_buffer, view.version);
         }
     }
     if (!it->status().ok()) return tl::unexpected(io_error(it->status(), "reading the log for verify"));
-    if (expected != report.to + 1) return bad(expected, "event is missing (the log ends early)");
+    if (expected != report.to + 1) return fail(expected, "event is missing (the log ends early)");
+    if (!check_index()) return report;
     report.head_hash = previous;
 
     // The writer decides expected versions from the heads family: over the whole log, each

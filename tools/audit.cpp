@@ -48,10 +48,12 @@ std::string compact(std::string_view text) {
     return ec ? quoted(text) : json::serialize(value);
 }
 
-storage::result<std::unique_ptr<event_log>> open_read_only(const std::string& data, bool follow = false) {
+// Always a secondary instance: unlike a plain read-only one, it is meant to be opened while the
+// writer (`serve`) runs, which may delete and rotate files under it; it can also catch up later.
+storage::result<std::unique_ptr<event_log>> open_read_only(const std::string& data) {
     storage::log_options options;
     options.read_only = true;
-    options.follow = follow;
+    options.follow = true;
     return event_log::open(data, options);
 }
 
@@ -172,7 +174,7 @@ int fold_state(const event_log& log, const std::string& stream, std::uint64_t as
 }  // namespace
 
 int events(const std::string& data, const event_filter& f, std::ostream& out, std::ostream& err) {
-    auto log = open_read_only(data, f.follow);
+    auto log = open_read_only(data);
     if (!log) {
         err << "dealerline audit events: " << log.error().message << '\n';
         return exit_failed;
@@ -293,6 +295,11 @@ int verify(const std::string& data, const point& from_point, const point& to_poi
     }
     if (on_terminal()) err << "verifying positions " << *from << ".." << std::min(*to, (*log)->head_position()) << "…\n";
     auto report = (*log)->verify(*from, *to);
+    if (report && !report->ok()) {
+        // The writer may have rotated files under us while we read: look again at its newest
+        // state before calling anything tampered. A real change to the record stays.
+        if (auto caught = (*log)->catch_up(); caught) report = (*log)->verify(*from, std::min(*to, report->head_position));
+    }
     if (!report) {
         err << "dealerline audit verify: " << report.error().message << '\n';
         return exit_failed;
