@@ -233,6 +233,8 @@ public:
 
 private:
     explicit event_log(std::unique_ptr<impl>);
+    [[nodiscard]] result<verify_report> verify_pass(std::uint64_t from, std::uint64_t to, bool look_up_each,
+                                                    bool& index_differs) const;
     std::unique_ptr<impl> impl_;
 };
 
