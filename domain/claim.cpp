@@ -27,10 +27,7 @@ rejection transition(const claim_state& s, std::string_view what) {
 
 std::optional<rejection> existing(const claim_state& s, const context& ctx, std::initializer_list<role> roles,
                                   std::string_view what, const std::string& claim_id) {
-    if (auto r = check::id("claim_id", claim_id)) return r;
-    if (s.status == claim_status::none) return reject(codes::not_found, "claim " + claim_id + " does not exist");
-    if (auto r = check::role_in(ctx.by, roles, what)) return r;
-    return check::own_dealer(ctx.by, s.dealer_id, std::string(what) + " a claim");
+    return check::may_act_on("claim", claim_id, s.status != claim_status::none, s.dealer_id, ctx.by, roles, what);
 }
 
 result<events> decide_file(const file_claim& c, const claim_state& s, const context& ctx) {

@@ -20,10 +20,7 @@ rejection transition(const order_state& s, std::string_view what) {
 // and a dealer touches only its own orders.
 std::optional<rejection> existing(const order_state& s, const context& ctx, std::initializer_list<role> roles,
                                   std::string_view what, const std::string& order_id) {
-    if (auto r = check::id("order_id", order_id)) return r;
-    if (s.status == order_status::none) return reject(codes::not_found, "order " + order_id + " does not exist");
-    if (auto r = check::role_in(ctx.by, roles, what)) return r;
-    return check::own_dealer(ctx.by, s.dealer_id, std::string(what) + " an order");
+    return check::may_act_on("order", order_id, s.status != order_status::none, s.dealer_id, ctx.by, roles, what);
 }
 
 result<events> decide_place(const place_order& c, const order_state& s, const context& ctx) {

@@ -51,6 +51,15 @@ std::optional<rejection> role_in(const actor& by, std::initializer_list<role> al
     return reject(codes::forbidden, "a " + std::string(to_string(by.role)) + " may not " + std::string(what));
 }
 
+std::optional<rejection> may_act_on(std::string_view noun, const std::string& id, bool exists, std::string_view owner,
+                                    const actor& by, std::initializer_list<role> roles, std::string_view what) {
+    if (auto r = check::id(std::string(noun) + "_id", id)) return r;
+    if (!exists) return reject(codes::not_found, std::string(noun) + " " + id + " does not exist");
+    if (auto r = role_in(by, roles, what)) return r;
+    const auto article = noun.find_first_of("aeiou") == 0 ? " an " : " a ";
+    return own_dealer(by, owner, std::string(what) + article + std::string(noun));
+}
+
 std::optional<rejection> own_dealer(const actor& by, std::string_view dealer_id, std::string_view what) {
     if (!by.is(role::dealer) || by.dealer_id == dealer_id) return std::nullopt;
     return reject(codes::forbidden, "dealer " + by.dealer_id + " may not " + std::string(what) + " of another dealer");

@@ -21,6 +21,12 @@ namespace dealerline::domain::check {
 
 // The actor must have one of these roles (admin always may).
 [[nodiscard]] std::optional<rejection> role_in(const actor&, std::initializer_list<role>, std::string_view what);
+// The preamble of every command on an existing aggregate of a dealer: a well-formed id, the
+// aggregate exists, the actor's role may do `what`, and a dealer acts only on its own.
+// `noun` is "order", "claim", …; `owner` is the aggregate's dealer.
+[[nodiscard]] std::optional<rejection> may_act_on(std::string_view noun, const std::string& id, bool exists,
+                                                  std::string_view owner, const actor&, std::initializer_list<role>,
+                                                  std::string_view what);
 // A dealer may act only for itself.
 [[nodiscard]] std::optional<rejection> own_dealer(const actor&, std::string_view dealer_id, std::string_view what);
 
