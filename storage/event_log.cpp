@@ -340,6 +340,11 @@ struct event_log::impl {
     std::deque<pending> queue;
     bool stopping = false;
 
+    // Whoever holds it writes: the writer thread, or a caller that found the pipeline idle and
+    // writes its own append (one synced write, no thread hand-off). Lock order: queue_mutex,
+    // then write_token (callers only try it), then sync_mutex.
+    std::mutex write_token;
+
     std::mutex sync_mutex;
     std::condition_variable sync_cv;
     std::deque<written_group> to_sync;
@@ -436,6 +441,7 @@ struct event_log::impl {
                     queue.pop_front();
                 }
             }
+            std::unique_lock token(write_token);
             // A lone group with the pipeline idle: write it with sync = true ourselves, which is
             // exactly one synced RocksDB write, with no hand-off to the syncer.
             bool alone = false;
@@ -451,11 +457,13 @@ struct event_log::impl {
             if (alone) {
                 std::vector<written_group> one;
                 one.push_back(std::move(written));
-                publish_and_answer(one);
+                publish(one);
                 {
                     std::lock_guard lock(sync_mutex);
                     syncing = false;
                 }
+                token.unlock();  // callbacks may append again
+                answer_all(one);
             } else {
                 {
                     std::lock_guard lock(sync_mutex);
@@ -515,8 +523,15 @@ struct event_log::impl {
         }
     }
 
+    // Set while this thread runs append callbacks: an append made from a callback is queued, never
+    // written on the spot (that would nest without bound, and the callback may run where a lock is
+    // held).
+    static inline thread_local int answering = 0;
+
     static void answer(written_group& g) {
+        ++answering;
         for (std::size_t i = 0; i < g.group.size(); ++i) g.group[i].done(std::move(g.outcomes[i]));
+        --answering;
     }
 
     void fail(std::string message) {
@@ -548,6 +563,12 @@ struct event_log::impl {
     // The groups are durable (or failed): publish the new head, then answer their callers, large
     // cohorts through the completer. Groups are in write order.
     void publish_and_answer(std::vector<written_group>& groups) {
+        publish(groups);
+        answer_all(groups);
+    }
+
+    // The groups are durable (or failed): make them visible to readers and tail waiters.
+    void publish(const std::vector<written_group>& groups) {
         const written_group* last_written = nullptr;
         std::size_t appends = 0;
         for (const auto& g : groups) {
@@ -567,6 +588,12 @@ struct event_log::impl {
             }
             tail_cv.notify_all();
         }
+    }
+
+    // Small cohorts are answered on this thread, large ones by the completer.
+    void answer_all(std::vector<written_group>& groups) {
+        std::size_t appends = 0;
+        for (const auto& g : groups) appends += g.group.size();
         if (appends <= complete_inline_up_to) {
             for (auto& g : groups) answer(g);
             return;
@@ -883,6 +910,35 @@ void event_log::append(append_request request, append_callback on_done) {
         if (impl_->stopping) {
             lock.unlock();
             return p.done(tl::unexpected(make_error(error::kind::closed, "the log is closing")));
+        }
+        if (impl::answering == 0 && impl_->queue.empty() && impl_->write_token.try_lock()) {
+            std::unique_lock token(impl_->write_token, std::adopt_lock);
+            bool idle = false;
+            {
+                std::lock_guard sync(impl_->sync_mutex);
+                idle = !impl_->syncing && impl_->to_sync.empty();
+                if (idle) impl_->syncing = true;
+            }
+            if (idle) {
+                // Nothing queued, written or syncing: this caller writes its own append, durably.
+                lock.unlock();
+                std::vector<pending> group;
+                group.push_back(std::move(p));
+                std::vector<written_group> one;
+                one.push_back(impl_->write_group(std::move(group), /*sync=*/true));
+                impl_->publish(one);
+                {
+                    std::lock_guard sync(impl_->sync_mutex);
+                    impl_->syncing = false;
+                }
+                token.unlock();
+                {
+                    std::lock_guard queued(impl_->queue_mutex);  // what arrived meanwhile waits for this
+                }
+                impl_->queue_cv.notify_one();
+                impl_->answer_all(one);  // one append: answered here, on this thread
+                return;
+            }
         }
         impl_->queue.push_back(std::move(p));
         // While a sync runs the writer waits for a pile; waking it for each append would cost a

@@ -282,6 +282,31 @@ TEST_F(EventLog, BadInputIsRejectedClearlyAndChangesNothing) {
     EXPECT_TRUE(log->verify().value().ok());
 }
 
+TEST_F(EventLog, CallbacksMayAppendAgainWithoutNesting) {
+    // A chain: each completion issues the next append, as a server's handler would. The log
+    // must neither recurse into itself nor lose one.
+    constexpr int chain = 2000;
+    std::atomic<int> done{0}, failed{0}, deepest{0};
+    std::promise<void> finished;
+    thread_local int depth = 0;
+    std::function<void(int)> next = [&](int n) {
+        log->append(append_to("chain", expected_version::exact(static_cast<std::uint64_t>(n)), {event("Linked")}, "link-" + std::to_string(n)),
+                    [&, n](storage::result<storage::append_result> r) {
+                        ++depth;
+                        deepest = std::max(deepest.load(), depth);
+                        if (!r) ++failed;
+                        if (++done == chain) finished.set_value();
+                        else if (r) next(n + 1);
+                        --depth;
+                    });
+    };
+    next(0);
+    ASSERT_EQ(finished.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(log->stream_version("chain").value(), static_cast<std::uint64_t>(chain));
+    EXPECT_LE(deepest.load(), 2) << "appends made from callbacks ran inside them";
+}
+
 TEST_F(EventLog, WaitForWakesWhenAnAppendCommits) {
     std::atomic<std::uint64_t> seen{0};
     std::thread waiter([&] { seen = log->wait_for(0, std::chrono::steady_clock::now() + std::chrono::seconds(30)); });
