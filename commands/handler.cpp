@@ -200,9 +200,14 @@ struct handler::impl {
 
     // What a command needs from other aggregates, and the version guards that keep those facts
     // true until the append commits.
+    // A unique reference taken in the same append (no_stream: fails if another order has it).
+    struct reservation {
+        storage::stream_write write;
+        failure taken;  // what the caller hears when it is already taken
+    };
     struct related {
         std::vector<storage::stream_write> writes;
-        std::optional<std::string> reservation;  // external_ref reservation stream
+        std::optional<reservation> reserve;
     };
 
     result<related> gather(const order_command& cmd, context& ctx, bool use_cache) {
@@ -213,8 +218,17 @@ struct handler::impl {
             if (!dealer) return tl::unexpected(dealer.error());
             ctx.dealer = dealer_facts{dealer->second.registered, dealer->second.currency};
             out.writes.push_back({dealer_stream, storage::expected_version::exact(dealer->first), {}});
-            if (place->external_ref)
-                out.reservation = stream_name("extref", place->dealer_id + "/" + *place->external_ref);
+            if (place->external_ref) {
+                boost::json::object data;
+                data["order_id"] = place->order_id;
+                data["dealer_id"] = place->dealer_id;
+                data["external_ref"] = *place->external_ref;
+                out.reserve = reservation{
+                    {stream_name("extref", place->dealer_id + "/" + *place->external_ref), storage::expected_version::no_stream(),
+                     {{"ExternalRefReserved", 1, boost::json::serialize(data), "{}"}}},
+                    fail(failure::kind::rejected, std::string(codes::duplicate_external_ref),
+                         "dealer " + place->dealer_id + " already has an order with external_ref " + *place->external_ref)};
+            }
         }
         return out;
     }
@@ -254,10 +268,10 @@ struct handler::impl {
             if (!decision) return tl::unexpected(from_rejection(decision.error()));
             if (decision->empty()) return outcome{stream, version, {}, {}, false};
 
-            if (rel->reservation) {
-                auto taken = log.stream_version(*rel->reservation);
+            if (rel->reserve) {
+                auto taken = log.stream_version(rel->reserve->write.stream);
                 if (!taken) return tl::unexpected(from_storage(taken.error()));
-                if (*taken > 0) return tl::unexpected(duplicate_ref(cmd));
+                if (*taken > 0) return tl::unexpected(rel->reserve->taken);
             }
 
             storage::append_request request;
@@ -265,14 +279,19 @@ struct handler::impl {
             request.actor = env.actor.label();
             request.correlation_id = env.correlation_id.empty() ? env.command_id : env.correlation_id;
             request.fingerprint = print;
+            std::vector<std::string> types;
             storage::stream_write own{stream, storage::expected_version::exact(version), {}};
             for (const auto& e : *decision) {
                 auto stored = codec::encode(e);
+                types.push_back(stored.type);
                 own.events.push_back({std::move(stored.type), stored.schema_version, std::move(stored.data), "{}"});
             }
             request.writes.push_back(std::move(own));
             for (auto& w : rel->writes) request.writes.push_back(std::move(w));
-            if (rel->reservation) request.writes.push_back(reservation_write(*rel->reservation, cmd));
+            if (rel->reserve) {
+                request.writes.push_back(rel->reserve->write);
+                types.push_back(rel->reserve->write.events.front().type);
+            }
 
             auto appended = log.append(std::move(request));
             if (appended) {
@@ -284,14 +303,13 @@ struct handler::impl {
                 maybe_snapshot<A>(stream, version, new_version, next);
                 outcome out{stream, new_version, {}, {}, false};
                 for (std::uint32_t i = 0; i < appended->event_count; ++i) out.positions.push_back(appended->first_position + i);
-                for (const auto& w : *decision) out.events.push_back(codec::encode(w).type);
-                if (rel->reservation) out.events.emplace_back("ExternalRefReserved");
+                out.events = std::move(types);
                 return out;
             }
             if (appended.error().code != storage::error::kind::conflict) return tl::unexpected(from_storage(appended.error()));
-            if (rel->reservation) {
-                auto taken = log.stream_version(*rel->reservation);
-                if (taken && *taken > 0) return tl::unexpected(duplicate_ref(cmd));
+            if (rel->reserve) {
+                auto taken = log.stream_version(rel->reserve->write.stream);
+                if (taken && *taken > 0) return tl::unexpected(rel->reserve->taken);
             }
             if (env.expected_version) return tl::unexpected(from_storage(appended.error()));
             // Someone else moved one of the streams: load again and decide again, once the log has
@@ -300,29 +318,6 @@ struct handler::impl {
         }
         return tl::unexpected(fail(failure::kind::conflict, "conflict",
                                    stream + " kept changing; gave up after " + std::to_string(options.max_retries) + " retries"));
-    }
-
-    static failure duplicate_ref(const order_command& cmd) {
-        const auto& place = std::get<place_order>(cmd);
-        return fail(failure::kind::rejected, std::string(codes::duplicate_external_ref),
-                    "dealer " + place.dealer_id + " already has an order with external_ref " + place.external_ref.value_or(""));
-    }
-    template <class Command>
-    static failure duplicate_ref(const Command&) {
-        return fail(failure::kind::rejected, std::string(codes::duplicate_external_ref), "external_ref already used");
-    }
-
-    template <class Command>
-    static storage::stream_write reservation_write(const std::string& reservation, const Command& cmd) {
-        boost::json::object data;
-        if constexpr (std::is_same_v<Command, order_command>) {
-            const auto& place = std::get<place_order>(cmd);
-            data["order_id"] = place.order_id;
-            data["dealer_id"] = place.dealer_id;
-            data["external_ref"] = place.external_ref.value_or("");
-        }
-        // no_stream: the append fails if another order already took this reference.
-        return {reservation, storage::expected_version::no_stream(), {{"ExternalRefReserved", 1, boost::json::serialize(data), "{}"}}};
     }
 
     template <domain::aggregate A>

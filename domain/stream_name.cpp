@@ -15,9 +15,4 @@ std::string_view category_of(std::string_view stream) noexcept {
     return dash == std::string_view::npos ? stream : stream.substr(0, dash);
 }
 
-std::string_view id_of(std::string_view stream) noexcept {
-    const auto dash = stream.find('-');
-    return dash == std::string_view::npos ? std::string_view{} : stream.substr(dash + 1);
-}
-
 }  // namespace dealerline::domain

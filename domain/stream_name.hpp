@@ -9,6 +9,5 @@ namespace dealerline::domain {
 [[nodiscard]] std::string stream_name(std::string_view category, std::string_view id);
 // The category is everything before the first '-': ids may contain dashes, categories never do.
 [[nodiscard]] std::string_view category_of(std::string_view stream) noexcept;
-[[nodiscard]] std::string_view id_of(std::string_view stream) noexcept;
 
 }  // namespace dealerline::domain

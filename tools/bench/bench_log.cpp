@@ -231,6 +231,10 @@ int main(int argc, char** argv) {
 
     const fs::path root = fs::path(base) / ("dl-bench-" + std::to_string(std::random_device{}()));
     fs::create_directories(root);
+    struct remove_on_exit {
+        fs::path dir;
+        ~remove_on_exit() { fs::remove_all(dir); }
+    } cleanup{root};
     const std::chrono::duration<double> window(seconds);
     int dir_n = 0;
     auto fresh = [&] { return root / std::to_string(dir_n++); };
@@ -350,9 +354,7 @@ int main(int argc, char** argv) {
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_log: %s\n", e.what());
-        fs::remove_all(root);
         return 1;
     }
-    fs::remove_all(root);
     return 0;
 }
