@@ -88,7 +88,7 @@ result<std::vector<claim_event>> claim_aggregate::decide(const command& cmd, con
                 if (c.compensation < 0) return reject(codes::validation_failed, "compensation must not be negative");
                 if (c.resolution == "rejected" && c.compensation != 0)
                     return reject(codes::validation_failed, "a rejected claim carries no compensation");
-                if (c.note.size() > 5000) return reject(codes::validation_failed, "note is over 5000 characters");
+                if (auto r = check::optional_text("note", c.note, 5000)) return *r;
                 if (s.status != st::in_review) return transition(s, "resolve");
                 return events{claim_resolved{c.claim_id, c.resolution, c.compensation, c.note, iso8601(ctx.now_us)}};
             },

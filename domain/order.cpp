@@ -44,7 +44,7 @@ result<events> decide_place(const place_order& c, const order_state& s, const co
             return reject(codes::validation_failed, at + ".quantity must be between 1 and 1000000");
         if (line.unit_price < 0 || line.unit_price > 1'000'000'000'00)
             return reject(codes::validation_failed, at + ".unit_price must be between 0 and 100000000000");
-        if (line.description.size() > 1000) return reject(codes::validation_failed, at + ".description is over 1000 characters");
+        if (auto r = check::optional_text(at + ".description", line.description)) return *r;
         total += line.quantity * line.unit_price;  // bounded above: no overflow
         units += line.quantity;
     }

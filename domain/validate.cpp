@@ -17,8 +17,22 @@ std::optional<rejection> id(std::string_view field, std::string_view value) {
 }
 
 std::optional<rejection> text(std::string_view field, std::string_view value, std::size_t max) {
-    if (!value.empty() && value.size() <= max) return std::nullopt;
-    return reject(codes::validation_failed, std::string(field) + " must be 1 to " + std::to_string(max) + " characters");
+    if (value.empty() || value.size() > max)
+        return reject(codes::validation_failed, std::string(field) + " must be 1 to " + std::to_string(max) + " characters");
+    return optional_text(field, value, max);
+}
+
+std::optional<rejection> optional_text(std::string_view field, std::string_view value, std::size_t max) {
+    if (value.size() > max)
+        return reject(codes::validation_failed, std::string(field) + " is over " + std::to_string(max) + " characters");
+    // Control characters other than tab and line breaks have no business in a description, and
+    // NUL cannot even be stored in the read models' text columns.
+    const bool clean = std::none_of(value.begin(), value.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return (u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f;
+    });
+    if (clean) return std::nullopt;
+    return reject(codes::validation_failed, std::string(field) + " must not contain control characters");
 }
 
 std::optional<rejection> currency(std::string_view field, std::string_view value) {

@@ -14,6 +14,8 @@ namespace dealerline::domain::check {
 [[nodiscard]] std::optional<rejection> id(std::string_view field, std::string_view value);
 // Free text that must be there: 1..max characters.
 [[nodiscard]] std::optional<rejection> text(std::string_view field, std::string_view value, std::size_t max = 1000);
+// Free text that may be empty: 0..max characters, the same characters as text().
+[[nodiscard]] std::optional<rejection> optional_text(std::string_view field, std::string_view value, std::size_t max = 1000);
 // Three upper-case letters.
 [[nodiscard]] std::optional<rejection> currency(std::string_view field, std::string_view value);
 // YYYY-MM-DD, a real calendar date.

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "storage/event_log.hpp"
@@ -32,6 +33,23 @@ public:
 
 private:
     const event_log& log_;
+};
+
+// A source for a process that only reads a log another process writes (`projections run`,
+// `projections rebuild` beside `serve`): a read-only follower of the log that catches up with the
+// writer whenever it runs out of events. Safe to share between threads.
+class following_event_source final : public event_source {
+public:
+    explicit following_event_source(event_log& follower) noexcept : log_(follower) {}
+    [[nodiscard]] result<std::vector<recorded_event>> read_after(std::uint64_t after, std::size_t max,
+                                                                 std::chrono::milliseconds wait) override;
+    [[nodiscard]] std::uint64_t head() const override { return log_.head_position(); }
+    // Catches up now; returns the new head.
+    result<std::uint64_t> catch_up();
+
+private:
+    event_log& log_;
+    std::mutex catching_up_;
 };
 
 }  // namespace dealerline::storage

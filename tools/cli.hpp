@@ -14,5 +14,6 @@ inline constexpr int exit_usage = 2;
 void add_demo(CLI::App& app, int& status);
 void add_audit(CLI::App& app, int& status);
 void add_backup(CLI::App& app, int& status);
+void add_projections(CLI::App& app, int& status);
 
 }  // namespace dealerline::tools

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     add_demo(app, status);
     add_audit(app, status);
     add_backup(app, status);
+    add_projections(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

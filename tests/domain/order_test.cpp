@@ -56,6 +56,20 @@ TEST(OrderDecider, QuantitiesArePositiveAndPricesNotNegative) {
     auto message = order().knowing(eur_dealer).when(zero).result().error().message;
     EXPECT_NE(message.find("lines[1].quantity"), std::string::npos) << message;
 }
+TEST(OrderDecider, TextWithControlCharactersIsRejected) {
+    // A NUL could not even be stored in the read models; other control characters are noise.
+    auto nul = a_place();
+    nul.lines[0].description = std::string("Win\0dow", 7);
+    auto bell = a_place();
+    bell.delivery_address = "Main St 1\a";
+    auto lines_ok = a_place();
+    lines_ok.delivery_address = "Main St 1\nFloor 2\tGate B";
+    order().knowing(eur_dealer).when(nul).then_rejected(codes::validation_failed);
+    order().knowing(eur_dealer).when(bell).then_rejected(codes::validation_failed);
+    auto message = order().knowing(eur_dealer).when(nul).result().error().message;
+    EXPECT_NE(message.find("lines[0].description"), std::string::npos) << message;
+    EXPECT_TRUE(order().knowing(eur_dealer).when(lines_ok).result().has_value());
+}
 TEST(OrderDecider, AFreeLineIsFine) {
     auto c = a_place();
     c.lines[1].unit_price = 0;

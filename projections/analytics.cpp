@@ -1,0 +1,339 @@
+// The analysts' read models: every event flattened, per-order and per-claim facts, and the daily
+// and monthly figures built from them. Counters are added per batch (day × dealer, month × kind)
+// so a batch writes one row per key, not one per event.
+#include <map>
+#include <tuple>
+
+#include "domain/stream_name.hpp"
+#include "projections/detail/decode.hpp"
+#include "projections/detail/projector.hpp"
+#include "projections/detail/sql.hpp"
+
+namespace dealerline::projections {
+namespace {
+
+using namespace domain;
+using sql::timestamp;
+using opt_time = std::optional<timestamp>;
+
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+struct event_row {
+    std::int64_t position = 0;
+    std::string stream, category;
+    std::int64_t stream_version = 0;
+    std::string type;
+    std::int64_t schema_version = 0;
+    std::string actor, actor_role, command_id, correlation_id;
+    timestamp recorded_at;
+    sql::json data;
+    std::optional<std::string> metadata;
+};
+BOOST_DESCRIBE_STRUCT(event_row, (), (position, stream, category, stream_version, type, schema_version, actor, actor_role,
+                                      command_id, correlation_id, recorded_at, data, metadata))
+
+struct order_fact_row {
+    std::string order_id, dealer_id, currency;
+    std::int64_t value = 0, units = 0, line_count = 0;
+    std::string final_status;
+    timestamp placed_at;
+    opt_time accepted_at, production_started_at, produced_at, shipped_at, delivered_at, rejected_at, cancelled_at;
+    std::int64_t last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(order_fact_row, (), (order_id, dealer_id, currency, value, units, line_count, final_status,
+                                           placed_at, accepted_at, production_started_at, produced_at, shipped_at,
+                                           delivered_at, rejected_at, cancelled_at, last_position))
+
+struct daily_order_row {
+    sql::date day;
+    std::string dealer_id, currency;
+    std::int64_t placed = 0, accepted = 0, rejected = 0, cancelled = 0, delivered = 0, units = 0, value = 0;
+};
+BOOST_DESCRIBE_STRUCT(daily_order_row, (), (day, dealer_id, currency, placed, accepted, rejected, cancelled, delivered,
+                                            units, value))
+
+struct claim_fact_row {
+    std::string claim_id, order_id, dealer_id, kind, status;
+    timestamp filed_at;
+    opt_time pending_since, first_resolved_at, last_resolved_at;
+    std::optional<std::string> resolution;
+    std::optional<std::int64_t> compensation;
+    std::int64_t resolutions = 0, reopen_count = 0;
+    opt_time closed_at;
+    std::int64_t last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(claim_fact_row, (), (claim_id, order_id, dealer_id, kind, status, filed_at, pending_since,
+                                           first_resolved_at, last_resolved_at, resolution, compensation, resolutions,
+                                           reopen_count, closed_at, last_position))
+
+struct claims_monthly_row {
+    sql::date month;
+    std::string kind;
+    std::int64_t filed = 0, resolved = 0, compensation = 0;
+    sql::interval resolve_time_total;
+};
+BOOST_DESCRIBE_STRUCT(claims_monthly_row, (), (month, kind, filed, resolved, compensation, resolve_time_total))
+
+// ─── analytics_events ────────────────────────────────────────────────────────────────────────
+
+class events_projector final : public projector {
+public:
+    std::string_view name() const override { return "analytics_events"; }
+    std::string_view schema() const override { return "analytics"; }
+    std::vector<std::string_view> tables() const override { return {"events"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        if (events.empty()) return;
+        std::string statements;
+        statements.reserve(events.size() * 400);
+        statements += "INSERT INTO " + schema + ".events (" + sql::column_list<event_row>() + ") VALUES\n";
+        bool first = true;
+        event_row row;
+        for (const auto& e : events) {
+            row.position = i64(e.position);
+            row.stream = e.stream;
+            row.category = category_of(e.stream);
+            row.stream_version = i64(e.version);
+            row.type = e.type;
+            row.schema_version = e.schema_version;
+            row.actor = e.actor;
+            row.actor_role = e.actor.substr(0, e.actor.find(':'));
+            row.command_id = e.command_id;
+            row.correlation_id = e.correlation_id;
+            row.recorded_at = timestamp{e.recorded_at_us};
+            row.data.text = e.data;
+            row.metadata = e.metadata.empty() ? std::nullopt : std::optional<std::string>(e.metadata);
+            if (!first) statements += ",\n";
+            first = false;
+            try {
+                sql::append_values(statements, row);
+            } catch (const std::invalid_argument& bad) {
+                throw sql::poison(e.position, bad.what());
+            }
+        }
+        statements += ";\n";
+        tx.exec(statements);
+    }
+};
+
+// ─── analytics_orders ────────────────────────────────────────────────────────────────────────
+
+class orders_projector final : public projector {
+public:
+    std::string_view name() const override { return "analytics_orders"; }
+    std::string_view schema() const override { return "analytics"; }
+    std::vector<std::string_view> tables() const override { return {"order_facts", "daily_orders"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        sql::keyed_rows<order_fact_row> facts(schema + ".order_facts");
+        std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
+        for (const auto& e : events) {
+            if (category_of(e.stream) != order_aggregate::category) continue;
+            auto ev = decode_or_poison<order_aggregate>(e);
+            if (!std::holds_alternative<order_placed>(ev)) facts.want(order_id_of(ev));
+            mine.emplace_back(&e, std::move(ev));
+        }
+        if (mine.empty()) return;
+        facts.load(tx);
+        std::map<std::pair<std::string, std::string>, daily_order_row> daily;  // (day, dealer)
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            order_fact_row* row = nullptr;
+            if (const auto* p = std::get_if<order_placed>(&ev)) {
+                order_fact_row fresh;
+                fresh.order_id = p->order_id;
+                fresh.dealer_id = p->dealer_id;
+                fresh.currency = p->currency;
+                fresh.value = p->total;
+                fresh.units = p->total_units;
+                fresh.line_count = static_cast<std::int64_t>(p->lines.size());
+                fresh.placed_at = at;
+                row = &facts.create(p->order_id, std::move(fresh));
+            } else {
+                row = facts.find(order_id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for order " + order_id_of(ev) + " before OrderPlaced");
+            }
+            // The day's counters of the order's dealer, created only for the events that count.
+            auto daily_row = [&, row]() -> daily_order_row& {
+                auto day = sql::day_of(e->recorded_at_us);
+                auto& d = daily[{day.text, row->dealer_id}];
+                if (d.dealer_id.empty()) {
+                    d.day = std::move(day);
+                    d.dealer_id = row->dealer_id;
+                    d.currency = row->currency;
+                }
+                return d;
+            };
+            std::visit(overloaded{
+                           [&](const order_placed& x) {
+                               row->final_status = "placed";
+                               auto& d = daily_row();
+                               ++d.placed;
+                               d.units += x.total_units;
+                               d.value += x.total;
+                           },
+                           [&](const order_accepted&) {
+                               row->final_status = "accepted";
+                               row->accepted_at = at;
+                               ++daily_row().accepted;
+                           },
+                           [&](const order_rejected&) {
+                               row->final_status = "rejected";
+                               row->rejected_at = at;
+                               ++daily_row().rejected;
+                           },
+                           [&](const production_started&) {
+                               row->final_status = "in_production";
+                               row->production_started_at = at;
+                           },
+                           [](const production_progressed&) {},
+                           [&](const production_completed&) {
+                               row->final_status = "produced";
+                               row->produced_at = at;
+                           },
+                           [&](const order_shipped&) {
+                               row->final_status = "shipped";
+                               row->shipped_at = at;
+                           },
+                           [&](const order_delivered&) {
+                               row->final_status = "delivered";
+                               row->delivered_at = at;
+                               ++daily_row().delivered;
+                           },
+                           [&](const order_cancelled&) {
+                               row->final_status = "cancelled";
+                               row->cancelled_at = at;
+                               ++daily_row().cancelled;
+                           },
+                       },
+                       ev);
+            row->last_position = i64(e->position);
+        }
+        std::string statements;
+        facts.append_upsert(statements);
+        std::vector<daily_order_row> rows;
+        rows.reserve(daily.size());
+        for (auto& [_, r] : daily) rows.push_back(std::move(r));
+        sql::append_insert<daily_order_row>(
+            statements, schema + ".daily_orders AS t", rows,
+            "\nON CONFLICT (day, dealer_id) DO UPDATE SET placed = t.placed + EXCLUDED.placed, "
+            "accepted = t.accepted + EXCLUDED.accepted, rejected = t.rejected + EXCLUDED.rejected, "
+            "cancelled = t.cancelled + EXCLUDED.cancelled, delivered = t.delivered + EXCLUDED.delivered, "
+            "units = t.units + EXCLUDED.units, value = t.value + EXCLUDED.value");
+        tx.exec(statements);
+    }
+
+private:
+    static const std::string& order_id_of(const order_event& ev) {
+        return std::visit([](const auto& x) -> const std::string& { return x.order_id; }, ev);
+    }
+};
+
+// ─── analytics_claims ────────────────────────────────────────────────────────────────────────
+
+class claims_projector final : public projector {
+public:
+    std::string_view name() const override { return "analytics_claims"; }
+    std::string_view schema() const override { return "analytics"; }
+    std::vector<std::string_view> tables() const override { return {"claim_facts", "claims_monthly"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        sql::keyed_rows<claim_fact_row> facts(schema + ".claim_facts");
+        std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
+        for (const auto& e : events) {
+            if (category_of(e.stream) != claim_aggregate::category) continue;
+            auto ev = decode_or_poison<claim_aggregate>(e);
+            if (!std::holds_alternative<claim_filed>(ev)) facts.want(claim_id_of(ev));
+            mine.emplace_back(&e, std::move(ev));
+        }
+        if (mine.empty()) return;
+        facts.load(tx);
+        std::map<std::pair<std::string, std::string>, claims_monthly_row> monthly;  // (month, kind)
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            claim_fact_row* row = nullptr;
+            if (const auto* f = std::get_if<claim_filed>(&ev)) {
+                claim_fact_row fresh;
+                fresh.claim_id = f->claim_id;
+                fresh.order_id = f->order_id;
+                fresh.dealer_id = f->dealer_id;
+                fresh.kind = f->kind;
+                fresh.filed_at = at;
+                row = &facts.create(f->claim_id, std::move(fresh));
+            } else {
+                row = facts.find(claim_id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for claim " + claim_id_of(ev) + " before ClaimFiled");
+            }
+            auto month = sql::month_of(e->recorded_at_us);
+            auto& m = monthly[{month.text, row->kind}];
+            if (m.kind.empty()) {
+                m.month = std::move(month);
+                m.kind = row->kind;
+            }
+            std::visit(overloaded{
+                           [&](const claim_filed&) {
+                               row->status = "open";
+                               row->pending_since = at;
+                               ++m.filed;
+                           },
+                           [&](const claim_assigned&) { row->status = "in_review"; },
+                           [](const claim_commented&) {},
+                           [&](const claim_resolved& x) {
+                               row->status = "resolved";
+                               if (!row->first_resolved_at) row->first_resolved_at = at;
+                               row->last_resolved_at = at;
+                               row->resolution = x.resolution;
+                               row->compensation = x.compensation;
+                               ++row->resolutions;
+                               ++m.resolved;
+                               m.compensation += x.compensation;
+                               const auto since = row->pending_since.value_or(row->filed_at);
+                               m.resolve_time_total.us += at.us - since.us;
+                               row->pending_since.reset();
+                           },
+                           [&](const claim_reopened&) {
+                               row->status = "reopened";
+                               row->pending_since = at;
+                               ++row->reopen_count;
+                           },
+                           [&](const claim_closed&) {
+                               row->status = "closed";
+                               row->closed_at = at;
+                           },
+                       },
+                       ev);
+            row->last_position = i64(e->position);
+        }
+        std::string statements;
+        facts.append_upsert(statements);
+        std::vector<claims_monthly_row> rows;
+        rows.reserve(monthly.size());
+        for (auto& [_, r] : monthly) rows.push_back(std::move(r));
+        sql::append_insert<claims_monthly_row>(
+            statements, schema + ".claims_monthly AS t", rows,
+            "\nON CONFLICT (month, kind) DO UPDATE SET filed = t.filed + EXCLUDED.filed, "
+            "resolved = t.resolved + EXCLUDED.resolved, compensation = t.compensation + EXCLUDED.compensation, "
+            "resolve_time_total = t.resolve_time_total + EXCLUDED.resolve_time_total");
+        tx.exec(statements);
+    }
+
+private:
+    static const std::string& claim_id_of(const claim_event& ev) {
+        return std::visit([](const auto& x) -> const std::string& { return x.claim_id; }, ev);
+    }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<projector>> analytics_projectors() {
+    std::vector<std::unique_ptr<projector>> all;
+    all.push_back(std::make_unique<events_projector>());
+    all.push_back(std::make_unique<orders_projector>());
+    all.push_back(std::make_unique<claims_projector>());
+    return all;
+}
+
+}  // namespace dealerline::projections

@@ -1,0 +1,235 @@
+// Rows in, SQL out: how a projector turns a batch into a few set-based statements.
+//
+// A row type is a plain struct described with BOOST_DESCRIBE_STRUCT; its members are the table's
+// columns in order, the first `key_columns` of them the primary key. Values are written as SQL
+// literals (standard_conforming_strings is on for our connections), so a whole batch travels as
+// one multi-statement string: one round trip, however many rows.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/describe/class.hpp>
+#include <boost/describe/members.hpp>
+#include <boost/mp11/algorithm.hpp>
+#include <pqxx/pqxx>
+
+namespace dealerline::projections::sql {
+
+// Column types beyond text, bigint and boolean.
+struct timestamp {  // timestamptz, microseconds since the epoch
+    std::int64_t us = 0;
+    bool operator==(const timestamp&) const = default;
+};
+struct date {  // date, "YYYY-MM-DD"
+    std::string text;
+    bool operator==(const date&) const = default;
+};
+struct json {  // jsonb, as JSON text
+    std::string text;
+    bool operator==(const json&) const = default;
+};
+struct interval {  // interval, in microseconds
+    std::int64_t us = 0;
+    bool operator==(const interval&) const = default;
+};
+
+// An event the projection cannot apply: the runner stops this projection at `position`.
+struct poison : std::runtime_error {
+    poison(std::uint64_t at, const std::string& why) : std::runtime_error(why), position(at) {}
+    std::uint64_t position;
+};
+
+void literal(std::string& out, std::string_view text);
+inline void literal(std::string& out, const std::string& text) { literal(out, std::string_view(text)); }
+void literal(std::string& out, std::int64_t);
+void literal(std::string& out, bool);
+void literal(std::string& out, timestamp);
+void literal(std::string& out, const date&);
+void literal(std::string& out, const json&);
+void literal(std::string& out, interval);
+template <class T>
+void literal(std::string& out, const std::optional<T>& v) {
+    if (v) literal(out, *v);
+    else out += "NULL";
+}
+
+// "2026-11-23T10:15:00.123456Z" → the UTC day, "2026-11-23", and its month's first day.
+[[nodiscard]] date day_of(std::int64_t us);
+[[nodiscard]] date month_of(std::int64_t us);
+
+namespace detail {
+template <class T> struct unoptional { using type = T; };
+template <class T> struct unoptional<std::optional<T>> { using type = T; };
+
+template <class T>
+std::string select_expression(std::string_view column) {
+    using V = typename unoptional<T>::type;
+    if constexpr (std::is_same_v<V, timestamp>)
+        return "(extract(epoch from " + std::string(column) + ") * 1000000)::int8";
+    else if constexpr (std::is_same_v<V, interval>)
+        return "(extract(epoch from " + std::string(column) + ") * 1000000)::int8";
+    else if constexpr (std::is_same_v<V, date> || std::is_same_v<V, json>)
+        return std::string(column) + "::text";
+    else
+        return std::string(column);
+}
+
+template <class V>
+V parse_value(const pqxx::field& f) {
+    if constexpr (std::is_same_v<V, timestamp>) return timestamp{f.as<std::int64_t>()};
+    else if constexpr (std::is_same_v<V, interval>) return interval{f.as<std::int64_t>()};
+    else if constexpr (std::is_same_v<V, date>) return date{f.as<std::string>()};
+    else if constexpr (std::is_same_v<V, json>) return json{f.as<std::string>()};
+    else return f.as<V>();
+}
+
+template <class T>
+void parse(const pqxx::field& f, T& into) {
+    if constexpr (std::is_same_v<T, typename unoptional<T>::type>) {
+        into = parse_value<T>(f);
+    } else {
+        if (f.is_null()) into.reset();
+        else into = parse_value<typename unoptional<T>::type>(f);
+    }
+}
+}  // namespace detail
+
+template <class Row>
+using members = boost::describe::describe_members<Row, boost::describe::mod_public>;
+
+// "a, b, c"
+template <class Row>
+std::string column_list() {
+    std::string out;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+        if (!out.empty()) out += ", ";
+        out += d.name;
+    });
+    return out;
+}
+
+// "b = EXCLUDED.b, …" for every non-key column: an upsert that writes the whole row.
+template <class Row>
+std::string set_all_excluded(std::size_t key_columns) {
+    std::string out;
+    std::size_t i = 0;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+        if (i++ < key_columns) return;
+        if (!out.empty()) out += ", ";
+        out += std::string(d.name) + " = EXCLUDED." + d.name;
+    });
+    return out;
+}
+
+// "(v1, v2, …)"
+template <class Row>
+void append_values(std::string& out, const Row& row) {
+    out += '(';
+    bool first = true;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+        if (!first) out += ", ";
+        first = false;
+        literal(out, row.*d.pointer);
+    });
+    out += ')';
+}
+
+// INSERT of many rows in one statement; `tail` is appended (e.g. an ON CONFLICT clause).
+template <class Row, class Range>
+void append_insert(std::string& sql, const std::string& table, const Range& rows, std::string_view tail = {}) {
+    bool first = true;
+    for (const auto& row : rows) {
+        if (first) sql += "INSERT INTO " + table + " (" + column_list<Row>() + ") VALUES\n";
+        else sql += ",\n";
+        first = false;
+        append_values(sql, row);
+    }
+    if (!first) {
+        sql += tail;
+        sql += ";\n";
+    }
+}
+
+// The rows of one table that a batch touches, keyed by their one-column primary key: loaded in
+// one SELECT, changed in memory event by event, written back in one upsert.
+template <class Row>
+class keyed_rows {
+public:
+    explicit keyed_rows(std::string table) : table_(std::move(table)) {}
+
+    void want(const std::string& key) { wanted_.push_back(key); }
+
+    void load(pqxx::transaction_base& tx) {
+        if (wanted_.empty()) return;
+        std::string select = "SELECT ";
+        bool first = true;
+        std::string key_column;
+        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+            using T = std::remove_cvref_t<decltype(std::declval<Row>().*d.pointer)>;
+            if (!first) select += ", ";
+            else key_column = d.name;
+            first = false;
+            select += detail::select_expression<T>(d.name);
+        });
+        select += " FROM " + table_ + " WHERE " + key_column + " IN (";
+        for (std::size_t i = 0; i < wanted_.size(); ++i) {
+            if (i) select += ", ";
+            literal(select, wanted_[i]);
+        }
+        select += ')';
+        for (const auto& r : tx.exec(select)) {
+            Row row;
+            std::size_t i = 0;
+            boost::mp11::mp_for_each<members<Row>>([&](auto d) { detail::parse(r[static_cast<int>(i++)], row.*d.pointer); });
+            std::string key = r[0].as<std::string>();
+            rows_.emplace(std::move(key), std::move(row));
+        }
+        wanted_.clear();
+    }
+
+    [[nodiscard]] Row* find(const std::string& key) {
+        auto it = rows_.find(key);
+        if (it == rows_.end()) return nullptr;
+        dirty_.emplace(key);
+        return &it->second;
+    }
+    Row& create(const std::string& key, Row row) {
+        dirty_.emplace(key);
+        return rows_.insert_or_assign(key, std::move(row)).first->second;
+    }
+
+    // Appends the upsert of every row found or created to `sql`.
+    void append_upsert(std::string& sql) const {
+        std::vector<const Row*> changed;
+        changed.reserve(dirty_.size());
+        for (const auto& key : dirty_) changed.push_back(&rows_.at(key));
+        std::string key_column;
+        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+            if (key_column.empty()) key_column = d.name;
+        });
+        bool first = true;
+        for (const Row* row : changed) {
+            if (first) sql += "INSERT INTO " + table_ + " (" + column_list<Row>() + ") VALUES\n";
+            else sql += ",\n";
+            first = false;
+            append_values(sql, *row);
+        }
+        if (!first) sql += "\nON CONFLICT (" + key_column + ") DO UPDATE SET " + set_all_excluded<Row>(1) + ";\n";
+    }
+
+private:
+    std::string table_;
+    std::vector<std::string> wanted_;
+    std::map<std::string, Row> rows_;
+    std::set<std::string> dirty_;  // ordered: the same batch always writes the same statement
+};
+
+}  // namespace dealerline::projections::sql

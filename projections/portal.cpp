@@ -1,0 +1,395 @@
+// The dealer portal's read models: dealers, orders (with lines and timeline), claims (with their
+// conversation). What a dealer sees when it opens the portal, one query away.
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "domain/codec.hpp"
+#include "domain/stream_name.hpp"
+#include "domain/time.hpp"
+#include "projections/detail/decode.hpp"
+#include "projections/detail/projector.hpp"
+#include "projections/detail/sql.hpp"
+
+namespace dealerline::projections {
+namespace {
+
+using namespace domain;
+using sql::timestamp;
+using opt_text = std::optional<std::string>;
+using opt_time = std::optional<timestamp>;
+
+struct dealer_row {
+    std::string dealer_id, name, currency;
+    std::int64_t payment_terms_days = 0, credit_limit = 0;
+    std::optional<std::int64_t> opening_balance;
+    timestamp registered_at, updated_at;
+    std::int64_t version = 0, last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(dealer_row, (), (dealer_id, name, currency, payment_terms_days, credit_limit, opening_balance,
+                                       registered_at, updated_at, version, last_position))
+
+struct order_row {
+    std::string order_id, dealer_id, status, currency;
+    std::int64_t total = 0, total_units = 0, completed_units = 0, line_count = 0;
+    opt_text delivery_address, external_ref;
+    timestamp placed_at;
+    opt_time accepted_at, rejected_at, production_started_at, produced_at, shipped_at, delivered_at, cancelled_at;
+    std::optional<sql::date> planned_production_date, planned_delivery_date;
+    opt_text carrier, route, vehicle, driver_name, driver_phone, received_by, reject_reason, cancel_reason;
+    std::optional<bool> cancelled_by_dealer;
+    std::int64_t placed_position = 0, version = 0, last_position = 0;
+    timestamp updated_at;
+};
+BOOST_DESCRIBE_STRUCT(order_row, (), (order_id, dealer_id, status, currency, total, total_units, completed_units,
+                                      line_count, delivery_address, external_ref, placed_at, accepted_at, rejected_at,
+                                      production_started_at, produced_at, shipped_at, delivered_at, cancelled_at,
+                                      planned_production_date, planned_delivery_date, carrier, route, vehicle,
+                                      driver_name, driver_phone, received_by, reject_reason, cancel_reason,
+                                      cancelled_by_dealer, placed_position, version, last_position, updated_at))
+
+struct order_line_row {
+    std::string order_id;
+    std::int64_t line_no = 0;
+    std::string sku, description;
+    std::int64_t quantity = 0, unit_price = 0, line_total = 0;
+};
+BOOST_DESCRIBE_STRUCT(order_line_row, (), (order_id, line_no, sku, description, quantity, unit_price, line_total))
+
+struct timeline_row {
+    std::string order_id;
+    std::int64_t step = 0, position = 0;
+    timestamp at;
+    std::string event, status, actor;
+    sql::json details;
+};
+BOOST_DESCRIBE_STRUCT(timeline_row, (), (order_id, step, position, at, event, status, actor, details))
+
+struct claim_row {
+    std::string claim_id, order_id, dealer_id, kind, description, status;
+    opt_text manager, resolution;
+    std::optional<std::int64_t> compensation;
+    opt_text resolution_note;
+    timestamp filed_at;
+    opt_time assigned_at, resolved_at, reopened_at, closed_at;
+    std::int64_t reopen_count = 0, message_count = 0, filed_position = 0, version = 0, last_position = 0;
+    timestamp updated_at;
+};
+BOOST_DESCRIBE_STRUCT(claim_row, (), (claim_id, order_id, dealer_id, kind, description, status, manager, resolution,
+                                      compensation, resolution_note, filed_at, assigned_at, resolved_at, reopened_at,
+                                      closed_at, reopen_count, message_count, filed_position, version, last_position,
+                                      updated_at))
+
+struct claim_message_row {
+    std::string claim_id;
+    std::int64_t seq = 0, position = 0;
+    timestamp at;
+    std::string author, kind, text;
+};
+BOOST_DESCRIBE_STRUCT(claim_message_row, (), (claim_id, seq, position, at, author, kind, text))
+
+std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+
+// ─── portal_dealers ──────────────────────────────────────────────────────────────────────────
+
+class dealers_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_dealers"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<std::string_view> tables() const override { return {"dealers"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        sql::keyed_rows<dealer_row> dealers(schema + ".dealers");
+        std::vector<std::pair<const storage::recorded_event*, dealer_event>> mine;
+        for (const auto& e : events) {
+            if (category_of(e.stream) != dealer_aggregate::category) continue;
+            auto ev = decode_or_poison<dealer_aggregate>(e);
+            dealers.want(dealer_id_of(ev));
+            mine.emplace_back(&e, std::move(ev));
+        }
+        if (mine.empty()) return;
+        dealers.load(tx);
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            if (const auto* r = std::get_if<dealer_registered>(&ev)) {
+                dealers.create(r->dealer_id, dealer_row{r->dealer_id, r->name, r->currency, r->payment_terms_days,
+                                                        r->credit_limit, std::nullopt, at, at, i64(e->version),
+                                                        i64(e->position)});
+                continue;
+            }
+            dealer_row* row = dealers.find(dealer_id_of(ev));
+            if (!row) throw sql::poison(e->position, e->type + " for dealer " + dealer_id_of(ev) + " before DealerRegistered");
+            std::visit(overloaded{
+                           [](const dealer_registered&) {},
+                           [&](const dealer_terms_updated& x) {
+                               if (x.payment_terms_days) row->payment_terms_days = *x.payment_terms_days;
+                               if (x.credit_limit) row->credit_limit = *x.credit_limit;
+                           },
+                           [&](const opening_balance_set& x) { row->opening_balance = x.amount; },
+                       },
+                       ev);
+            row->updated_at = at;
+            row->version = i64(e->version);
+            row->last_position = i64(e->position);
+        }
+        std::string statements;
+        dealers.append_upsert(statements);
+        tx.exec(statements);
+    }
+
+private:
+    static const std::string& dealer_id_of(const dealer_event& ev) {
+        return std::visit([](const auto& x) -> const std::string& { return x.dealer_id; }, ev);
+    }
+};
+
+// ─── portal_orders ───────────────────────────────────────────────────────────────────────────
+
+std::string details_of(const order_event& ev) {
+    boost::json::object d;
+    std::visit(overloaded{
+                   [&](const order_placed& x) {
+                       d["currency"] = x.currency;
+                       d["total"] = x.total;
+                       d["total_units"] = x.total_units;
+                       d["lines"] = x.lines.size();
+                       if (x.external_ref) d["external_ref"] = *x.external_ref;
+                   },
+                   [&](const order_accepted& x) {
+                       if (x.planned_production_date) d["planned_production_date"] = *x.planned_production_date;
+                   },
+                   [&](const order_rejected& x) { d["reason"] = x.reason; },
+                   [](const production_started&) {},
+                   [&](const production_progressed& x) {
+                       d["completed_units"] = x.completed_units;
+                       d["total_units"] = x.total_units;
+                   },
+                   [](const production_completed&) {},
+                   [&](const order_shipped& x) {
+                       d["carrier"] = x.carrier;
+                       d["route"] = x.route;
+                       d["vehicle"] = x.vehicle;
+                       d["driver_name"] = x.driver_name;
+                       d["driver_phone"] = x.driver_phone;
+                       d["planned_delivery_date"] = x.planned_delivery_date;
+                   },
+                   [&](const order_delivered& x) {
+                       if (x.received_by) d["received_by"] = *x.received_by;
+                   },
+                   [&](const order_cancelled& x) {
+                       d["reason"] = x.reason;
+                       d["by_dealer"] = x.by_dealer;
+                   },
+               },
+               ev);
+    return boost::json::serialize(d);
+}
+
+class orders_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_orders"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<std::string_view> tables() const override { return {"orders", "order_lines", "order_timeline"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        sql::keyed_rows<order_row> orders(schema + ".orders");
+        std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
+        for (const auto& e : events) {
+            if (category_of(e.stream) != order_aggregate::category) continue;
+            auto ev = decode_or_poison<order_aggregate>(e);
+            if (!std::holds_alternative<order_placed>(ev)) orders.want(order_id_of(ev));
+            mine.emplace_back(&e, std::move(ev));
+        }
+        if (mine.empty()) return;
+        orders.load(tx);
+        std::vector<order_line_row> lines;
+        std::vector<timeline_row> timeline;
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            order_row* row = nullptr;
+            if (const auto* p = std::get_if<order_placed>(&ev)) {
+                order_row fresh;
+                fresh.order_id = p->order_id;
+                fresh.dealer_id = p->dealer_id;
+                fresh.currency = p->currency;
+                fresh.total = p->total;
+                fresh.total_units = p->total_units;
+                fresh.line_count = static_cast<std::int64_t>(p->lines.size());
+                fresh.delivery_address = p->delivery_address;
+                fresh.external_ref = p->external_ref;
+                fresh.placed_at = at;
+                fresh.placed_position = i64(e->position);
+                row = &orders.create(p->order_id, std::move(fresh));
+                std::int64_t n = 0;
+                for (const auto& l : p->lines)
+                    lines.push_back({p->order_id, ++n, l.sku, l.description, l.quantity, l.unit_price, l.quantity * l.unit_price});
+            } else {
+                row = orders.find(order_id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for order " + order_id_of(ev) + " before OrderPlaced");
+            }
+            std::visit(overloaded{
+                           [&](const order_placed&) { row->status = "placed"; },
+                           [&](const order_accepted& x) {
+                               row->status = "accepted";
+                               row->accepted_at = at;
+                               if (x.planned_production_date) row->planned_production_date = sql::date{*x.planned_production_date};
+                           },
+                           [&](const order_rejected& x) {
+                               row->status = "rejected";
+                               row->rejected_at = at;
+                               row->reject_reason = x.reason;
+                           },
+                           [&](const production_started&) {
+                               row->status = "in_production";
+                               row->production_started_at = at;
+                           },
+                           [&](const production_progressed& x) { row->completed_units = x.completed_units; },
+                           [&](const production_completed&) {
+                               row->status = "produced";
+                               row->produced_at = at;
+                               row->completed_units = row->total_units;
+                           },
+                           [&](const order_shipped& x) {
+                               row->status = "shipped";
+                               row->shipped_at = at;
+                               row->carrier = x.carrier;
+                               row->route = x.route;
+                               row->vehicle = x.vehicle;
+                               row->driver_name = x.driver_name;
+                               row->driver_phone = x.driver_phone;
+                               row->planned_delivery_date = sql::date{x.planned_delivery_date};
+                           },
+                           [&](const order_delivered& x) {
+                               row->status = "delivered";
+                               row->delivered_at = at;
+                               row->received_by = x.received_by;
+                           },
+                           [&](const order_cancelled& x) {
+                               row->status = "cancelled";
+                               row->cancelled_at = at;
+                               row->cancel_reason = x.reason;
+                               row->cancelled_by_dealer = x.by_dealer;
+                           },
+                       },
+                       ev);
+            row->version = i64(e->version);
+            row->last_position = i64(e->position);
+            row->updated_at = at;
+            timeline.push_back({row->order_id, i64(e->version), i64(e->position), at, e->type, row->status, e->actor,
+                                sql::json{details_of(ev)}});
+        }
+        std::string statements;
+        orders.append_upsert(statements);
+        sql::append_insert<order_line_row>(statements, schema + ".order_lines", lines);
+        sql::append_insert<timeline_row>(statements, schema + ".order_timeline", timeline);
+        tx.exec(statements);
+    }
+
+private:
+    static const std::string& order_id_of(const order_event& ev) {
+        return std::visit([](const auto& x) -> const std::string& { return x.order_id; }, ev);
+    }
+};
+
+// ─── portal_claims ───────────────────────────────────────────────────────────────────────────
+
+class claims_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_claims"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<std::string_view> tables() const override { return {"claims", "claim_messages"}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema,
+               std::span<const storage::recorded_event> events) const override {
+        sql::keyed_rows<claim_row> claims(schema + ".claims");
+        std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
+        for (const auto& e : events) {
+            if (category_of(e.stream) != claim_aggregate::category) continue;
+            auto ev = decode_or_poison<claim_aggregate>(e);
+            if (!std::holds_alternative<claim_filed>(ev)) claims.want(claim_id_of(ev));
+            mine.emplace_back(&e, std::move(ev));
+        }
+        if (mine.empty()) return;
+        claims.load(tx);
+        std::vector<claim_message_row> messages;
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            auto message = [&](std::string kind, std::string text) {
+                messages.push_back({claim_id_of(ev), i64(e->version), i64(e->position), at, e->actor, std::move(kind),
+                                    std::move(text)});
+            };
+            claim_row* row = nullptr;
+            if (const auto* f = std::get_if<claim_filed>(&ev)) {
+                claim_row fresh;
+                fresh.claim_id = f->claim_id;
+                fresh.order_id = f->order_id;
+                fresh.dealer_id = f->dealer_id;
+                fresh.kind = f->kind;
+                fresh.description = f->description;
+                fresh.filed_at = at;
+                fresh.filed_position = i64(e->position);
+                row = &claims.create(f->claim_id, std::move(fresh));
+            } else {
+                row = claims.find(claim_id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for claim " + claim_id_of(ev) + " before ClaimFiled");
+            }
+            std::visit(overloaded{
+                           [&](const claim_filed& x) {
+                               row->status = "open";
+                               message("description", x.description);
+                           },
+                           [&](const claim_assigned& x) {
+                               row->status = "in_review";
+                               row->manager = x.manager;
+                               row->assigned_at = at;
+                           },
+                           [&](const claim_commented& x) { message("comment", x.text); },
+                           [&](const claim_resolved& x) {
+                               row->status = "resolved";
+                               row->resolution = x.resolution;
+                               row->compensation = x.compensation;
+                               row->resolution_note = x.note.empty() ? std::nullopt : opt_text(x.note);
+                               row->resolved_at = at;
+                               if (!x.note.empty()) message("resolution", x.note);
+                           },
+                           [&](const claim_reopened& x) {
+                               row->status = "reopened";
+                               row->reopened_at = at;
+                               ++row->reopen_count;
+                               message("reopen_reason", x.reason);
+                           },
+                           [&](const claim_closed&) {
+                               row->status = "closed";
+                               row->closed_at = at;
+                           },
+                       },
+                       ev);
+            if (!messages.empty() && messages.back().position == i64(e->position)) ++row->message_count;
+            row->version = i64(e->version);
+            row->last_position = i64(e->position);
+            row->updated_at = at;
+        }
+        std::string statements;
+        claims.append_upsert(statements);
+        sql::append_insert<claim_message_row>(statements, schema + ".claim_messages", messages);
+        tx.exec(statements);
+    }
+
+private:
+    static const std::string& claim_id_of(const claim_event& ev) {
+        return std::visit([](const auto& x) -> const std::string& { return x.claim_id; }, ev);
+    }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<projector>> portal_projectors() {
+    std::vector<std::unique_ptr<projector>> all;
+    all.push_back(std::make_unique<dealers_projector>());
+    all.push_back(std::make_unique<orders_projector>());
+    all.push_back(std::make_unique<claims_projector>());
+    return all;
+}
+
+}  // namespace dealerline::projections

@@ -1,0 +1,99 @@
+// Exactly-once under kill -9: a real `dealerline projections run` process is killed at random
+// points (mostly inside a batch's transaction) while the plant keeps writing; after a restart
+// that catches up, every table equals a fresh rebuild.
+#include <random>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "commands/handler.hpp"
+#include "projections/projections.hpp"
+#include "tests/projections/pg_fixture.hpp"
+#include "tests/storage/log_fixture.hpp"
+#include "tests/support/workload.hpp"
+
+extern char** environ;
+
+namespace dealerline::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+pid_t start_projector(const std::filesystem::path& data, const std::string& conninfo) {
+    const std::string program = DEALERLINE_BIN, data_arg = data.string();
+    std::vector<std::string> args = {program, "projections", "run", "--data", data_arg, "--postgres", conninfo, "--batch", "7"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_EQ(rc, 0);
+    return pid;
+}
+
+int wait_exit(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+}
+
+TEST(ProjectionsFault, KilledProjectorsResumeAndApplyEveryEventExactlyOnce) {
+    ASSERT_FALSE(test_postgres().empty()) << "DEALERLINE_TEST_POSTGRES is not set: run the tests with scripts/test.sh";
+    pg_database db;
+    ASSERT_TRUE(projections::migrate(db.conninfo()));
+    temp_dir dir;
+    auto log = open_log(dir.path() / "log");
+    commands::handler handler(*log);
+    workload plant(handler, 424242);
+    plant.register_dealers(10);
+    for (int i = 0; i < 1500; ++i) plant.step();
+
+    auto total = [&] {
+        return std::stoull(db.scalar("SELECT coalesce(sum(position), 0) FROM dealerline.projection_checkpoints"));
+    };
+    std::mt19937 rng(20261123);
+    int killed_behind = 0;
+    for (int round = 0; round < 12; ++round) {
+        const auto before = total();
+        const pid_t child = start_projector(dir.path() / "log", db.conninfo());
+        // Once it is applying, let it run a random little while, then kill it mid-flight.
+        ASSERT_TRUE(eventually([&] { return total() > before; })) << "round " << round;
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
+        const bool behind = total() < log->head_position() * projections::names().size();
+        ASSERT_EQ(::kill(child, SIGKILL), 0);
+        const int status = wait_exit(child);
+        ASSERT_TRUE(WIFSIGNALED(status)) << "round " << round << ": the projector exited by itself";
+        killed_behind += behind ? 1 : 0;
+        for (int i = 0; i < 150; ++i) plant.step();  // the plant does not wait for the projector
+    }
+    EXPECT_GE(killed_behind, 8) << "most kills should land while there was work in flight";
+
+    // The last run catches up and stops cleanly at a committed checkpoint.
+    const auto head = log->head_position();
+    const pid_t child = start_projector(dir.path() / "log", db.conninfo());
+    ASSERT_TRUE(eventually([&] { return total() == head * projections::names().size(); }, 120s));
+    ASSERT_EQ(::kill(child, SIGTERM), 0);
+    const int status = wait_exit(child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+    const auto live = db.digest();
+    storage::local_event_source source(*log);
+    for (const auto& name : projections::names()) {
+        auto r = projections::rebuild(db.conninfo(), source, name);
+        ASSERT_TRUE(r) << r.error().message;
+    }
+    EXPECT_EQ(db.digest(), live);
+}
+
+}  // namespace
+}  // namespace dealerline::testing

@@ -1,0 +1,370 @@
+// The read models against a real PostgreSQL: exact rows for a scripted plant, live == rebuild
+// after a long random run (with a rebuild swapped in while the live runner works), redelivery,
+// lost connections, a poison event, the analyst's role.
+#include "projections/projections.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "commands/handler.hpp"
+#include "domain/time.hpp"
+#include "tests/projections/pg_fixture.hpp"
+#include "tests/storage/log_fixture.hpp"
+#include "tests/support/workload.hpp"
+
+namespace dealerline::testing {
+namespace {
+
+using namespace domain;
+using namespace std::chrono_literals;
+
+std::int64_t at(const char* iso) { return *parse_iso8601(iso); }
+
+projections::runner_options batches_of(std::size_t n, std::chrono::milliseconds max_backoff = 5s) {
+    projections::runner_options o;
+    o.max_batch = n;
+    o.max_backoff = max_backoff;
+    return o;
+}
+
+class Projections : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_FALSE(test_postgres().empty()) << "DEALERLINE_TEST_POSTGRES is not set: run the tests with scripts/test.sh";
+        auto m = projections::migrate(db.conninfo());
+        ASSERT_TRUE(m) << m.error().message;
+    }
+    void open(bool fixed_clock) {
+        storage::log_options options;
+        commands::handler_options handling;
+        if (fixed_clock) {
+            options.clock = [this] { return now.load(); };
+            handling.clock = [this] { return now.load(); };
+        }
+        log = open_log(dir.path() / "log", options);
+        handler = std::make_unique<commands::handler>(*log, handling);
+        source = std::make_unique<storage::local_event_source>(*log);
+    }
+    commands::outcome ok(codec::any_command c, actor by) {
+        auto r = handler->handle(commands::envelope{"cmd-" + std::to_string(++sent), std::move(c), std::move(by), std::nullopt, ""});
+        EXPECT_TRUE(r) << (r ? "" : r.error().code + ": " + r.error().message);
+        return r ? *r : commands::outcome{};
+    }
+    // Runs every projection until it has applied the whole log.
+    void project(projections::runner_options options = {}) {
+        projections::runner runner(db.conninfo(), *source, options);
+        runner.start();
+        ASSERT_TRUE(runner.wait_for(log->head_position(), std::chrono::steady_clock::now() + 60s));
+        runner.stop();
+    }
+    // `quiet`: nothing is being appended meanwhile, so the rebuild ends at the head.
+    void rebuild_all(bool quiet = true) {
+        for (const auto& name : projections::names()) {
+            auto r = projections::rebuild(db.conninfo(), *source, name);
+            ASSERT_TRUE(r) << r.error().message;
+            if (quiet) {
+                EXPECT_EQ(r->position, log->head_position());
+            }
+        }
+    }
+
+    pg_database db;
+    temp_dir dir;
+    std::atomic<std::int64_t> now{at("2026-11-02T08:00:00Z")};
+    std::unique_ptr<storage::event_log> log;
+    std::unique_ptr<commands::handler> handler;
+    std::unique_ptr<storage::local_event_source> source;
+    int sent = 0;
+};
+
+TEST_F(Projections, MigratingTwiceAppliesNothingTheSecondTime) {
+    auto again = projections::migrate(db.conninfo());
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_TRUE(again->empty());
+    EXPECT_EQ(db.scalar("SELECT string_agg(version::text, ',') FROM dealerline.schema_migrations"), "1");
+}
+
+TEST_F(Projections, AScriptedPlantGivesExactlyTheseRows) {
+    open(true);
+    const actor admin{role::admin, "admin-1", {}}, accountant{role::accountant, "acc-1", {}},
+        dealer{role::dealer, "D-1", "D-1"}, engineer{role::engineer, "eng-7", {}}, production{role::production, "prod-3", {}},
+        logistics{role::logistics, "log-1", {}}, manager{role::claims_manager, "cm-2", {}};
+    auto when = [&](const char* iso) { now = at(iso); };
+
+    when("2026-11-02T08:00:00Z");
+    ok(dealer_command{register_dealer{"D-1", "Okna Kowalski", "EUR", 30, 5'000'000}}, admin);
+    ok(dealer_command{set_opening_balance{"D-1", 1500}}, accountant);
+    when("2026-11-02T09:00:00Z");
+    const auto placed = ok(order_command{place_order{"O-1", "D-1", "EUR", {{"WIN-1", "Window", 4, 18900}, {"DOOR-2", "Door", 1, 52000}},
+                                                     "Main St 1", "CAD-77"}},
+                           dealer);
+    when("2026-11-02T09:05:00Z");
+    ok(order_command{place_order{"O-2", "D-1", "EUR", {{"WIN-9", "Round window", 1, 99000}}, std::nullopt, std::nullopt}}, dealer);
+    ok(order_command{place_order{"O-3", "D-1", "EUR", {{"WIN-1", "Window", 2, 18900}}, std::nullopt, std::nullopt}}, dealer);
+    when("2026-11-02T10:00:00Z");
+    ok(order_command{accept_order{"O-1", "2026-11-20"}}, engineer);
+    ok(order_command{accept_order{"O-3", std::nullopt}}, engineer);
+    when("2026-11-02T11:00:00Z");
+    ok(order_command{reject_order{"O-2", "cannot be made round"}}, engineer);
+    when("2026-11-02T13:00:00Z");
+    ok(order_command{cancel_order{"O-3", "customer withdrew"}}, dealer);
+    when("2026-11-03T09:00:00Z");
+    ok(order_command{start_production{"O-1"}}, production);
+    when("2026-11-03T11:00:00Z");
+    ok(order_command{record_production_progress{"O-1", 3}}, production);
+    when("2026-11-04T09:00:00Z");
+    ok(order_command{complete_production{"O-1"}}, production);
+    when("2026-11-05T09:00:00Z");
+    ok(order_command{ship_order{"O-1", "Own fleet", "R-12", "TRK-7", "Jan", "+48 600", "2026-11-06"}}, logistics);
+    when("2026-11-06T09:00:00Z");
+    ok(order_command{confirm_delivery{"O-1", "Anna"}}, dealer);
+    when("2026-11-07T09:00:00Z");
+    ok(claim_command{file_claim{"CL-1", "O-1", "damage", "Glass cracked"}}, dealer);
+    when("2026-11-07T10:00:00Z");
+    ok(claim_command{assign_claim{"CL-1", "cm-2"}}, manager);
+    when("2026-11-07T11:00:00Z");
+    ok(claim_command{comment_on_claim{"CL-1", "Photo attached"}}, dealer);
+    when("2026-11-08T09:00:00Z");
+    ok(claim_command{resolve_claim{"CL-1", "replace", 25000, "New glass"}}, manager);
+    when("2026-11-09T09:00:00Z");
+    ok(claim_command{reopen_claim{"CL-1", "Still cracked"}}, dealer);
+    when("2026-11-09T10:00:00Z");
+    ok(claim_command{assign_claim{"CL-1", "cm-2"}}, manager);
+    when("2026-11-10T09:00:00Z");
+    ok(claim_command{resolve_claim{"CL-1", "repair", 0, ""}}, manager);
+    when("2026-11-11T09:00:00Z");
+    ok(claim_command{close_claim{"CL-1"}}, manager);
+
+    project(batches_of(3));  // small batches: rows change across transactions, as they do live
+    const auto o1_placed = std::to_string(placed.positions.front());
+
+    EXPECT_EQ(db.rows("SELECT dealer_id, name, currency, payment_terms_days, credit_limit, opening_balance, registered_at,"
+                      " updated_at, version FROM portal.dealers"),
+              "D-1|Okna Kowalski|EUR|30|5000000|1500|2026-11-02 08:00:00+00|2026-11-02 08:00:00+00|2\n");
+    EXPECT_EQ(db.rows("SELECT order_id, status, total, total_units, completed_units, line_count, delivery_address, external_ref,"
+                      " placed_at, accepted_at, production_started_at, produced_at, shipped_at, delivered_at,"
+                      " planned_production_date, planned_delivery_date, carrier, route, vehicle, driver_name, driver_phone,"
+                      " received_by, version FROM portal.orders WHERE order_id = 'O-1'"),
+              "O-1|delivered|127600|5|5|2|Main St 1|CAD-77|2026-11-02 09:00:00+00|2026-11-02 10:00:00+00|"
+              "2026-11-03 09:00:00+00|2026-11-04 09:00:00+00|2026-11-05 09:00:00+00|2026-11-06 09:00:00+00|"
+              "2026-11-20|2026-11-06|Own fleet|R-12|TRK-7|Jan|+48 600|Anna|7\n");
+    EXPECT_EQ(db.rows("SELECT order_id, status, rejected_at, reject_reason, cancelled_at, cancel_reason, cancelled_by_dealer"
+                      " FROM portal.orders WHERE order_id <> 'O-1' ORDER BY order_id"),
+              "O-2|rejected|2026-11-02 11:00:00+00|cannot be made round|∅|∅|∅\n"
+              "O-3|cancelled|∅|∅|2026-11-02 13:00:00+00|customer withdrew|t\n");
+    EXPECT_EQ(db.scalar("SELECT string_agg(order_id, ',' ORDER BY placed_position DESC) FROM portal.orders"), "O-3,O-2,O-1");
+    EXPECT_EQ(db.scalar("SELECT placed_position FROM portal.orders WHERE order_id = 'O-1'"), o1_placed);
+    EXPECT_EQ(db.rows("SELECT order_id, line_no, sku, description, quantity, unit_price, line_total FROM portal.order_lines"
+                      " ORDER BY order_id, line_no"),
+              "O-1|1|WIN-1|Window|4|18900|75600\nO-1|2|DOOR-2|Door|1|52000|52000\n"
+              "O-2|1|WIN-9|Round window|1|99000|99000\nO-3|1|WIN-1|Window|2|18900|37800\n");
+    EXPECT_EQ(db.rows("SELECT step, at, event, status, actor, details FROM portal.order_timeline WHERE order_id = 'O-1' ORDER BY step"),
+              "1|2026-11-02 09:00:00+00|OrderPlaced|placed|dealer:D-1|{\"lines\": 2, \"total\": 127600, \"currency\": \"EUR\", "
+              "\"total_units\": 5, \"external_ref\": \"CAD-77\"}\n"
+              "2|2026-11-02 10:00:00+00|OrderAccepted|accepted|staff:eng-7|{\"planned_production_date\": \"2026-11-20\"}\n"
+              "3|2026-11-03 09:00:00+00|ProductionStarted|in_production|staff:prod-3|{}\n"
+              "4|2026-11-03 11:00:00+00|ProductionProgressed|in_production|staff:prod-3|{\"total_units\": 5, \"completed_units\": 3}\n"
+              "5|2026-11-04 09:00:00+00|ProductionCompleted|produced|staff:prod-3|{}\n"
+              "6|2026-11-05 09:00:00+00|OrderShipped|shipped|staff:log-1|{\"route\": \"R-12\", \"carrier\": \"Own fleet\", "
+              "\"vehicle\": \"TRK-7\", \"driver_name\": \"Jan\", \"driver_phone\": \"+48 600\", \"planned_delivery_date\": \"2026-11-06\"}\n"
+              "7|2026-11-06 09:00:00+00|OrderDelivered|delivered|dealer:D-1|{\"received_by\": \"Anna\"}\n");
+    EXPECT_EQ(db.rows("SELECT claim_id, order_id, dealer_id, kind, status, manager, resolution, compensation, resolution_note,"
+                      " filed_at, assigned_at, resolved_at, reopened_at, closed_at, reopen_count, message_count, version"
+                      " FROM portal.claims"),
+              "CL-1|O-1|D-1|damage|closed|cm-2|repair|0|∅|2026-11-07 09:00:00+00|2026-11-09 10:00:00+00|"
+              "2026-11-10 09:00:00+00|2026-11-09 09:00:00+00|2026-11-11 09:00:00+00|1|4|8\n");
+    EXPECT_EQ(db.rows("SELECT seq, at, author, kind, text FROM portal.claim_messages ORDER BY seq"),
+              "1|2026-11-07 09:00:00+00|dealer:D-1|description|Glass cracked\n"
+              "3|2026-11-07 11:00:00+00|dealer:D-1|comment|Photo attached\n"
+              "4|2026-11-08 09:00:00+00|staff:cm-2|resolution|New glass\n"
+              "5|2026-11-09 09:00:00+00|dealer:D-1|reopen_reason|Still cracked\n");
+
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.events"), std::to_string(log->head_position()));
+    EXPECT_EQ(db.rows("SELECT category, count(*) FROM analytics.events GROUP BY category ORDER BY category"),
+              "claim|8\ndealer|2\nextref|1\norder|12\n");
+    EXPECT_EQ(db.rows("SELECT stream, stream_version, type, schema_version, actor, actor_role, recorded_at, data->>'order_id'"
+                      " FROM analytics.events WHERE position = " + o1_placed),
+              "order-O-1|1|OrderPlaced|1|dealer:D-1|dealer|2026-11-02 09:00:00+00|O-1\n");
+    EXPECT_EQ(db.rows("SELECT order_id, dealer_id, value, units, final_status, placed_to_accepted, accepted_to_production,"
+                      " production_time, produced_to_shipped, shipped_to_delivered, placed_to_delivered"
+                      " FROM analytics.order_facts ORDER BY order_id"),
+              "O-1|D-1|127600|5|delivered|01:00:00|23:00:00|1 day|1 day|1 day|4 days\n"
+              "O-2|D-1|99000|1|rejected|∅|∅|∅|∅|∅|∅\n"
+              "O-3|D-1|37800|2|cancelled|00:55:00|∅|∅|∅|∅|∅\n");
+    EXPECT_EQ(db.rows("SELECT day, dealer_id, currency, placed, accepted, rejected, cancelled, delivered, units, value"
+                      " FROM analytics.daily_orders ORDER BY day"),
+              "2026-11-02|D-1|EUR|3|2|1|1|0|8|264400\n"
+              "2026-11-06|D-1|EUR|0|0|0|0|1|0|0\n");
+    EXPECT_EQ(db.rows("SELECT claim_id, kind, status, first_resolved_at, last_resolved_at, resolution, compensation,"
+                      " resolutions, reopen_count, closed_at FROM analytics.claim_facts"),
+              "CL-1|damage|closed|2026-11-08 09:00:00+00|2026-11-10 09:00:00+00|repair|0|2|1|2026-11-11 09:00:00+00\n");
+    EXPECT_EQ(db.rows("SELECT month, kind, filed, resolved, compensation, resolve_time_total, mean_time_to_resolve"
+                      " FROM analytics.claims_monthly"),
+              "2026-11-01|damage|1|2|25000|2 days|1 day\n");
+
+    // And a rebuild from scratch gives the very same rows.
+    const auto live = db.digest();
+    rebuild_all();
+    EXPECT_EQ(db.digest(), live);
+}
+
+TEST_F(Projections, LiveEqualsRebuildAfterALongRandomRunWithARebuildSwappedInMidway) {
+    open(false);
+    workload plant(*handler, 20261123);
+    plant.register_dealers(20);
+    projections::runner runner(db.conninfo(), *source, batches_of(17));
+    runner.start();
+    for (int i = 0; i < 1500; ++i) plant.step();
+    // Rebuild everything while the runner keeps applying and the plant keeps producing.
+    std::atomic<bool> rebuilding{true};
+    std::thread more([&] {
+        while (rebuilding) plant.step();
+    });
+    rebuild_all(false);
+    rebuilding = false;
+    more.join();
+    for (int i = 0; i < 1500; ++i) plant.step();
+    ASSERT_TRUE(runner.wait_for(log->head_position(), std::chrono::steady_clock::now() + 60s));
+    for (const auto& s : runner.statuses()) {
+        EXPECT_EQ(s.state, "running") << s.name << ": " << s.error;
+        EXPECT_EQ(s.lag_events, 0u) << s.name;
+    }
+    runner.stop();
+    ASSERT_GT(plant.accepted(), 2500);
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.events"), std::to_string(log->head_position()));
+    EXPECT_NE(db.scalar("SELECT count(*) FROM portal.claims"), "0");
+
+    const auto live = db.digest();
+    rebuild_all();
+    EXPECT_EQ(db.digest(), live);
+}
+
+// A source that hands out every batch from a few positions back: what a JetStream consumer does
+// after a redelivery. The runner must apply each event once.
+class redelivering_source final : public storage::event_source {
+public:
+    explicit redelivering_source(storage::event_source& inner) : inner_(inner) {}
+    storage::result<std::vector<storage::recorded_event>> read_after(std::uint64_t after, std::size_t max,
+                                                                     std::chrono::milliseconds wait) override {
+        return inner_.read_after(after > 5 ? after - 5 : 0, max + 5, wait);
+    }
+    std::uint64_t head() const override { return inner_.head(); }
+
+private:
+    storage::event_source& inner_;
+};
+
+TEST_F(Projections, RedeliveredEventsChangeNothing) {
+    open(false);
+    workload plant(*handler, 7);
+    plant.register_dealers(5);
+    for (int i = 0; i < 600; ++i) plant.step();
+    redelivering_source again(*source);
+    projections::runner runner(db.conninfo(), again, batches_of(9));
+    runner.start();
+    ASSERT_TRUE(runner.wait_for(log->head_position(), std::chrono::steady_clock::now() + 60s));
+    runner.stop();
+    const auto live = db.digest();
+    rebuild_all();
+    EXPECT_EQ(db.digest(), live);
+}
+
+TEST_F(Projections, TheRunnerReconnectsWhenItsConnectionsAreKilledAndAppliesEverythingOnce) {
+    open(false);
+    workload plant(*handler, 99);
+    plant.register_dealers(8);
+    projections::runner runner(db.conninfo(), *source, batches_of(11, 200ms));
+    runner.start();
+    for (int round = 0; round < 5; ++round) {
+        // Once all six are connected again, kill every projection connection, mid-batch or
+        // between batches, whatever they are doing, while the plant keeps writing.
+        const std::string mine = "FROM pg_stat_activity WHERE application_name LIKE 'dealerline-projections/%'";
+        ASSERT_TRUE(eventually([&] { return db.scalar("SELECT count(*) " + mine) == "6"; })) << "round " << round;
+        EXPECT_EQ(db.scalar("SELECT count(pg_terminate_backend(pid)) " + mine), "6") << "round " << round;
+        for (int i = 0; i < 200; ++i) plant.step();  // the runners find out on their next batch
+    }
+    ASSERT_TRUE(runner.wait_for(log->head_position(), std::chrono::steady_clock::now() + 60s));
+    runner.stop();
+    const auto live = db.digest();
+    rebuild_all();
+    EXPECT_EQ(db.digest(), live);
+}
+
+TEST_F(Projections, APoisonEventStopsOnlyItsProjectionAndSaysWhere) {
+    open(false);
+    ok(dealer_command{register_dealer{"D-1", "Okna", "EUR", 30, 0}}, actor{role::admin, "admin-1", {}});
+    // An order event the portal cannot apply: accepted before it was ever placed.
+    auto bad = log->append(append_to("order-O-404", storage::expected_version::no_stream(),
+                                     {event("OrderAccepted", R"({"order_id":"O-404"})")}, "poison-1"));
+    ASSERT_TRUE(bad);
+    const auto poison = bad->first_position;
+    ok(dealer_command{register_dealer{"D-2", "Drzwi", "EUR", 30, 0}}, actor{role::admin, "admin-1", {}});
+
+    projections::runner runner(db.conninfo(), *source, batches_of(50));
+    runner.start();
+    auto state_of = [&](const std::string& name) {
+        for (const auto& s : runner.statuses())
+            if (s.name == name) return s;
+        return projections::status{};
+    };
+    ASSERT_TRUE(eventually([&] { return state_of("portal_orders").state == "failed"; }));
+    ASSERT_TRUE(runner.wait_for(log->head_position(), std::chrono::steady_clock::now() + 60s));
+    const auto failed = state_of("portal_orders");
+    EXPECT_EQ(failed.failed_position, poison);
+    EXPECT_EQ(failed.position, poison - 1);
+    EXPECT_NE(failed.error.find("O-404"), std::string::npos) << failed.error;
+    EXPECT_EQ(state_of("portal_dealers").position, log->head_position());
+    EXPECT_EQ(state_of("analytics_events").position, log->head_position());
+    runner.stop();
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM portal.dealers"), "2");
+    // Another process (`projections status`) sees it too.
+    EXPECT_EQ(db.rows("SELECT position, failed_position FROM dealerline.projection_checkpoints WHERE projection = 'portal_orders'"),
+              std::to_string(poison - 1) + "|" + std::to_string(poison) + "\n");
+    auto statuses = projections::read_status(db.conninfo(), log->head_position());
+    ASSERT_TRUE(statuses);
+    // The analytics order facts cannot place that order either; everything else is fine.
+    for (const auto& s : *statuses)
+        EXPECT_EQ(s.state, s.name == "portal_orders" || s.name == "analytics_orders" ? "failed" : "ok") << s.name;
+    // A rebuild meets the same event and says so, leaving the live tables as they were.
+    auto rebuilt = projections::rebuild(db.conninfo(), *source, "portal_orders");
+    ASSERT_FALSE(rebuilt);
+    EXPECT_NE(rebuilt.error().message.find("event " + std::to_string(poison)), std::string::npos) << rebuilt.error().message;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rebuild_%'"), "0");
+}
+
+TEST_F(Projections, TheAnalystReadsAnalyticsOnlyAndWritesNothing) {
+    open(false);
+    workload plant(*handler, 3);
+    plant.register_dealers(2);
+    for (int i = 0; i < 50; ++i) plant.step();
+    project();
+    rebuild_all();  // the swapped-in tables keep the analyst's grant
+    auto as_analyst = [&](const std::string& sql) -> std::string {
+        pqxx::connection c(db.conninfo());
+        pqxx::work tx(c);
+        tx.exec("SET ROLE dealerline_analyst");
+        try {
+            auto r = tx.exec(sql);
+            return r.empty() || r[0].empty() ? "ok" : r[0][0].c_str();
+        } catch (const pqxx::insufficient_privilege&) {
+            return "denied";
+        } catch (const pqxx::sql_error& e) {
+            return e.what();
+        }
+    };
+    EXPECT_EQ(as_analyst("SELECT count(*) FROM analytics.events"), std::to_string(log->head_position()));
+    EXPECT_NE(as_analyst("SELECT count(*) FROM analytics.order_facts"), "denied");
+    EXPECT_EQ(as_analyst("SELECT count(*) FROM portal.orders"), "denied");  // insufficient_privilege
+    EXPECT_EQ(as_analyst("SELECT count(*) FROM dealerline.projection_checkpoints"), "denied");
+    EXPECT_EQ(as_analyst("DELETE FROM analytics.events"), "denied");
+    EXPECT_EQ(as_analyst("INSERT INTO analytics.daily_orders (day, dealer_id, currency, placed, accepted, rejected, cancelled,"
+                         " delivered, units, value) VALUES ('2026-01-01', 'X', 'EUR', 0, 0, 0, 0, 0, 0, 0)"),
+              "denied");
+    EXPECT_EQ(as_analyst("CREATE TABLE analytics.mine (x int)"), "denied");
+    EXPECT_EQ(as_analyst("CREATE TABLE public.mine (x int)"), "denied");
+}
+
+}  // namespace
+}  // namespace dealerline::testing
