@@ -80,17 +80,14 @@ class events_projector final : public projector {
 public:
     std::string_view name() const override { return "analytics_events"; }
     std::string_view schema() const override { return "analytics"; }
-    std::vector<std::string_view> tables() const override { return {"events"}; }
+    std::vector<table> tables() const override { return {{"events", false}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        if (events.empty()) return;
-        std::string statements;
-        statements.reserve(events.size() * 400);
-        statements += "INSERT INTO " + schema + ".events (" + sql::column_list<event_row>() + ") VALUES\n";
-        bool first = true;
-        event_row row;
-        for (const auto& e : events) {
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state*) const override {
+        std::vector<event_row> rows(events.size());
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            const auto& e = events[i];
+            auto& row = rows[i];
             row.position = i64(e.position);
             row.stream = e.stream;
             row.category = category_of(e.stream);
@@ -104,16 +101,8 @@ public:
             row.recorded_at = timestamp{e.recorded_at_us};
             row.data.text = e.data;
             row.metadata = e.metadata.empty() ? std::nullopt : std::optional<std::string>(e.metadata);
-            if (!first) statements += ",\n";
-            first = false;
-            try {
-                sql::append_values(statements, row);
-            } catch (const std::invalid_argument& bad) {
-                throw sql::poison(e.position, bad.what());
-            }
         }
-        statements += ";\n";
-        tx.exec(statements);
+        sql::copy_rows<event_row>(tx, schema + ".events", rows);
     }
 };
 
@@ -123,11 +112,22 @@ class orders_projector final : public projector {
 public:
     std::string_view name() const override { return "analytics_orders"; }
     std::string_view schema() const override { return "analytics"; }
-    std::vector<std::string_view> tables() const override { return {"order_facts", "daily_orders"}; }
+    std::vector<table> tables() const override { return {{"order_facts", true}, {"daily_orders", true}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        sql::keyed_rows<order_fact_row> facts(schema + ".order_facts");
+    struct held_rows final : state {
+        held_rows(const std::string& schema, std::size_t max_rows) : facts(schema + ".order_facts", max_rows) {}
+        void flush(pqxx::transaction_base& tx) override { facts.flush(tx); }
+        sql::row_set<order_fact_row> facts;
+    };
+    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
+        return std::make_unique<held_rows>(schema, max_rows);
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state* deferred) const override {
+        held_rows per_batch(schema, 0);
+        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
+        auto& facts = held.facts.rows;
         std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
         for (const auto& e : events) {
             if (category_of(e.stream) != order_aggregate::category) continue;
@@ -212,7 +212,7 @@ public:
             row->last_position = i64(e->position);
         }
         std::string statements;
-        facts.append_upsert(statements);
+        held.facts.batch_done(tx);
         std::vector<daily_order_row> rows;
         rows.reserve(daily.size());
         for (auto& [_, r] : daily) rows.push_back(std::move(r));
@@ -237,11 +237,22 @@ class claims_projector final : public projector {
 public:
     std::string_view name() const override { return "analytics_claims"; }
     std::string_view schema() const override { return "analytics"; }
-    std::vector<std::string_view> tables() const override { return {"claim_facts", "claims_monthly"}; }
+    std::vector<table> tables() const override { return {{"claim_facts", true}, {"claims_monthly", true}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        sql::keyed_rows<claim_fact_row> facts(schema + ".claim_facts");
+    struct held_rows final : state {
+        held_rows(const std::string& schema, std::size_t max_rows) : facts(schema + ".claim_facts", max_rows) {}
+        void flush(pqxx::transaction_base& tx) override { facts.flush(tx); }
+        sql::row_set<claim_fact_row> facts;
+    };
+    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
+        return std::make_unique<held_rows>(schema, max_rows);
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state* deferred) const override {
+        held_rows per_batch(schema, 0);
+        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
+        auto& facts = held.facts.rows;
         std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
         for (const auto& e : events) {
             if (category_of(e.stream) != claim_aggregate::category) continue;
@@ -308,7 +319,7 @@ public:
             row->last_position = i64(e->position);
         }
         std::string statements;
-        facts.append_upsert(statements);
+        held.facts.batch_done(tx);
         std::vector<claims_monthly_row> rows;
         rows.reserve(monthly.size());
         for (auto& [_, r] : monthly) rows.push_back(std::move(r));

@@ -95,11 +95,22 @@ class dealers_projector final : public projector {
 public:
     std::string_view name() const override { return "portal_dealers"; }
     std::string_view schema() const override { return "portal"; }
-    std::vector<std::string_view> tables() const override { return {"dealers"}; }
+    std::vector<table> tables() const override { return {{"dealers", true}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        sql::keyed_rows<dealer_row> dealers(schema + ".dealers");
+    struct held_rows final : state {
+        held_rows(const std::string& schema, std::size_t max_rows) : dealers(schema + ".dealers", max_rows) {}
+        void flush(pqxx::transaction_base& tx) override { dealers.flush(tx); }
+        sql::row_set<dealer_row> dealers;
+    };
+    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
+        return std::make_unique<held_rows>(schema, max_rows);
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state* deferred) const override {
+        held_rows per_batch(schema, 0);
+        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
+        auto& dealers = held.dealers.rows;
         std::vector<std::pair<const storage::recorded_event*, dealer_event>> mine;
         for (const auto& e : events) {
             if (category_of(e.stream) != dealer_aggregate::category) continue;
@@ -132,9 +143,7 @@ public:
             row->version = i64(e->version);
             row->last_position = i64(e->position);
         }
-        std::string statements;
-        dealers.append_upsert(statements);
-        tx.exec(statements);
+        held.dealers.batch_done(tx);
     }
 
 private:
@@ -189,11 +198,22 @@ class orders_projector final : public projector {
 public:
     std::string_view name() const override { return "portal_orders"; }
     std::string_view schema() const override { return "portal"; }
-    std::vector<std::string_view> tables() const override { return {"orders", "order_lines", "order_timeline"}; }
+    std::vector<table> tables() const override { return {{"orders", true}, {"order_lines", false}, {"order_timeline", false}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        sql::keyed_rows<order_row> orders(schema + ".orders");
+    struct held_rows final : state {
+        held_rows(const std::string& schema, std::size_t max_rows) : orders(schema + ".orders", max_rows) {}
+        void flush(pqxx::transaction_base& tx) override { orders.flush(tx); }
+        sql::row_set<order_row> orders;
+    };
+    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
+        return std::make_unique<held_rows>(schema, max_rows);
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state* deferred) const override {
+        held_rows per_batch(schema, 0);
+        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
+        auto& orders = held.orders.rows;
         std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
         for (const auto& e : events) {
             if (category_of(e.stream) != order_aggregate::category) continue;
@@ -279,11 +299,9 @@ public:
             timeline.push_back({row->order_id, i64(e->version), i64(e->position), at, e->type, row->status, e->actor,
                                 sql::json{details_of(ev)}});
         }
-        std::string statements;
-        orders.append_upsert(statements);
-        sql::append_insert<order_line_row>(statements, schema + ".order_lines", lines);
-        sql::append_insert<timeline_row>(statements, schema + ".order_timeline", timeline);
-        tx.exec(statements);
+        held.orders.batch_done(tx);
+        sql::copy_rows<order_line_row>(tx, schema + ".order_lines", lines);
+        sql::copy_rows<timeline_row>(tx, schema + ".order_timeline", timeline);
     }
 
 private:
@@ -298,11 +316,22 @@ class claims_projector final : public projector {
 public:
     std::string_view name() const override { return "portal_claims"; }
     std::string_view schema() const override { return "portal"; }
-    std::vector<std::string_view> tables() const override { return {"claims", "claim_messages"}; }
+    std::vector<table> tables() const override { return {{"claims", true}, {"claim_messages", false}}; }
 
-    void apply(pqxx::transaction_base& tx, const std::string& schema,
-               std::span<const storage::recorded_event> events) const override {
-        sql::keyed_rows<claim_row> claims(schema + ".claims");
+    struct held_rows final : state {
+        held_rows(const std::string& schema, std::size_t max_rows) : claims(schema + ".claims", max_rows) {}
+        void flush(pqxx::transaction_base& tx) override { claims.flush(tx); }
+        sql::row_set<claim_row> claims;
+    };
+    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
+        return std::make_unique<held_rows>(schema, max_rows);
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state* deferred) const override {
+        held_rows per_batch(schema, 0);
+        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
+        auto& claims = held.claims.rows;
         std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
         for (const auto& e : events) {
             if (category_of(e.stream) != claim_aggregate::category) continue;
@@ -370,10 +399,8 @@ public:
             row->last_position = i64(e->position);
             row->updated_at = at;
         }
-        std::string statements;
-        claims.append_upsert(statements);
-        sql::append_insert<claim_message_row>(statements, schema + ".claim_messages", messages);
-        tx.exec(statements);
+        held.claims.batch_done(tx);
+        sql::copy_rows<claim_message_row>(tx, schema + ".claim_messages", messages);
     }
 
 private:

@@ -90,7 +90,10 @@ struct rebuild_progress {
 };
 
 struct rebuild_options {
-    std::size_t batch = 5000;
+    std::size_t batch = 20000;  // events per transaction
+    // Rows that change often (an order's) are held in memory across batches and written when
+    // this many are held, or at the end: a busy order is written about once, not once per batch.
+    std::size_t max_held_rows = 200'000;
     // Called after each batch and once after the swap.
     std::function<void(const rebuild_progress&)> progress;
     // Called before reading past what the source has: lets a read-only follower catch up with the
@@ -111,5 +114,12 @@ struct rebuild_report {
 // continues from the new checkpoint.
 [[nodiscard]] result<rebuild_report> rebuild(const std::string& conninfo, storage::event_source& source,
                                              const std::string& name, const rebuild_options& = {});
+
+// Rebuilds several projections at once, each on its own thread and connection (PostgreSQL works
+// on them in parallel). Every one swaps in on its own; the first error is returned after all
+// have finished.
+[[nodiscard]] result<std::vector<rebuild_report>> rebuild_all(const std::string& conninfo, storage::event_source& source,
+                                                             const std::vector<std::string>& which,
+                                                             const rebuild_options& = {});
 
 }  // namespace dealerline::projections

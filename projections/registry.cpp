@@ -3,6 +3,7 @@
 #include <set>
 
 #include "projections/detail/projector.hpp"
+#include "projections/detail/sql.hpp"
 #include "projections/projections.hpp"
 
 namespace dealerline::projections {
@@ -37,8 +38,9 @@ std::unique_ptr<pqxx::connection> connect(const std::string& conninfo, std::stri
     // Literals are written with only the quote escaped (sql.cpp); times are UTC throughout.
     // synchronous_commit off is safe here: rows and checkpoint commit together, so a commit lost
     // in a PostgreSQL crash is simply applied again from the older checkpoint.
-    setup.exec("SET application_name = " + setup.quote(std::string(application_name)) +
-               "; SET standard_conforming_strings = on; SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC';"
+    std::string set = "SET standard_conforming_strings = on; SET application_name = ";
+    sql::literal(set, application_name);
+    setup.exec(set + "; SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; SET client_min_messages = warning;"
                " SET synchronous_commit = off");
     setup.commit();
     return c;
@@ -64,8 +66,9 @@ result<std::vector<int>> migrate(const std::string& conninfo) {
             } catch (const std::exception& e) {
                 return tl::unexpected(error{"migration " + std::string(m.name) + " failed: " + e.what()});
             }
-            tx.exec("INSERT INTO dealerline.schema_migrations (version, name) VALUES (" + std::to_string(m.version) +
-                    ", " + tx.quote(std::string(m.name)) + ")");
+            std::string record = "INSERT INTO dealerline.schema_migrations (version, name) VALUES (" + std::to_string(m.version) + ", ";
+            sql::literal(record, m.name);
+            tx.exec(record + ")");
             now.push_back(m.version);
         }
         tx.commit();

@@ -126,8 +126,9 @@ struct runner::impl {
     void record_failure(pqxx::connection& c, const std::string& name, std::uint64_t at, const std::string& why) {
         try {
             pqxx::work tx(c);
-            tx.exec("UPDATE dealerline.projection_checkpoints SET failed_position = " + std::to_string(at) +
-                    ", error = " + tx.quote(why) + ", updated_at = now() WHERE projection = " + checkpoint_literal(name));
+            std::string update = "UPDATE dealerline.projection_checkpoints SET failed_position = " + std::to_string(at) + ", error = ";
+            sql::literal(update, why.find('\0') == std::string::npos ? why : std::string("(unprintable error)"));
+            tx.exec(update + ", updated_at = now() WHERE projection = " + checkpoint_literal(name));
             tx.commit();
         } catch (const std::exception& e) {
             spdlog::warn("projection {}: cannot record its failure: {}", name, e.what());

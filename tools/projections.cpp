@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include <unistd.h>
@@ -23,7 +24,7 @@ extern "C" void on_signal(int) { interrupted = true; }
 
 struct projection_options {
     std::string data, postgres, name;
-    std::size_t batch = 5000;     // rebuild
+    std::size_t batch = 20000;    // rebuild
     std::size_t run_batch = 1000;  // run
 };
 
@@ -82,28 +83,37 @@ int run_rebuild(const projection_options& o) {
     if (!log) return fail("rebuild", log.error().message);
     storage::following_event_source source(**log);
 
+    // All of them rebuild at once; the line shows the one furthest behind.
     const bool terminal = ::isatty(STDERR_FILENO) != 0;
     auto last_line = std::chrono::steady_clock::now();
+    std::map<std::string, projections::rebuild_progress> where;
     projections::rebuild_options options;
     options.batch = o.batch;
     options.catch_up = [&] { return source.catch_up().value_or((*log)->head_position()); };
-    options.progress = [&](const projections::rebuild_progress& p) {
+    options.progress = [&](const projections::rebuild_progress& p) {  // called under a lock
+        where[p.name] = p;
+        if (p.swapped) {
+            std::fprintf(stderr, "%s%-18s swapped in at position %llu (%.0f events/s)\n", terminal ? "\r\033[K" : "",
+                         p.name.c_str(), static_cast<unsigned long long>(p.position), p.events_per_second);
+            return;
+        }
         const auto now = std::chrono::steady_clock::now();
-        if (!p.swapped && !terminal && now - last_line < std::chrono::seconds(5)) return;
+        if (now - last_line < (terminal ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000))) return;
         last_line = now;
-        const double pct = p.head ? 100.0 * static_cast<double>(p.position) / static_cast<double>(p.head) : 100.0;
-        std::fprintf(stderr, "%s%-18s %10llu / %llu events  %5.1f%%  %8.0f events/s%s%s", terminal ? "\r" : "", p.name.c_str(),
-                     static_cast<unsigned long long>(p.position), static_cast<unsigned long long>(p.head), pct,
-                     p.events_per_second, p.swapped ? "  swapped in" : "", terminal && !p.swapped ? "" : "\n");
+        const projections::rebuild_progress* slowest = &p;
+        for (const auto& [_, q] : where)
+            if (!q.swapped && q.position < slowest->position) slowest = &q;
+        const double pct = slowest->head ? 100.0 * static_cast<double>(slowest->position) / static_cast<double>(slowest->head) : 100.0;
+        std::fprintf(stderr, "%srebuilding %zu: slowest %s at %llu / %llu events (%.1f%%)%s", terminal ? "\r\033[K" : "",
+                     which.size(), slowest->name.c_str(), static_cast<unsigned long long>(slowest->position),
+                     static_cast<unsigned long long>(slowest->head), pct, terminal ? "" : "\n");
         std::fflush(stderr);
     };
-    for (const auto& name : which) {
-        auto report = projections::rebuild(o.postgres, source, name, options);
-        if (!report) return fail("rebuild", report.error().message);
-        std::printf("%s rebuilt: position %llu, %llu events in %.2f s\n", name.c_str(),
-                    static_cast<unsigned long long>(report->position), static_cast<unsigned long long>(report->events),
-                    report->seconds);
-    }
+    auto reports = projections::rebuild_all(o.postgres, source, which, options);
+    if (!reports) return fail("rebuild", reports.error().message);
+    for (const auto& r : *reports)
+        std::printf("%s rebuilt: position %llu, %llu events in %.2f s\n", r.name.c_str(), static_cast<unsigned long long>(r.position),
+                    static_cast<unsigned long long>(r.events), r.seconds);
     return exit_ok;
 }
 
@@ -159,7 +169,7 @@ void add_projections(CLI::App& app, int& status) {
     rebuild->add_option("name", o->name, "A projection's name, or all")->required();
     data(rebuild);
     postgres(rebuild);
-    rebuild->add_option("--batch", o->batch, "Events per transaction")
+    rebuild->add_option("--batch", o->batch, "Events per transaction (default 20000)")
         ->envname("DEALERLINE_REBUILD_BATCH")
         ->check(CLI::Range(1, 100000));
     rebuild->callback([o, &status] { status = run_rebuild(*o); });

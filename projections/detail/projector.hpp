@@ -13,18 +13,41 @@
 
 namespace dealerline::projections {
 
+// A table a projection owns. `upserted`: rows are updated in place (ON CONFLICT on the primary
+// key), so a rebuild needs the key while it fills the table; other tables only gain rows and
+// get every index after the bulk load.
+struct table {
+    std::string_view name;
+    bool upserted = false;
+};
+
 class projector {
 public:
     virtual ~projector() = default;
     [[nodiscard]] virtual std::string_view name() const = 0;
     [[nodiscard]] virtual std::string_view schema() const = 0;  // "portal" | "analytics"
-    [[nodiscard]] virtual std::vector<std::string_view> tables() const = 0;
+    [[nodiscard]] virtual std::vector<table> tables() const = 0;
+    // What a projection keeps between batches of one rebuild: rows it has not written yet.
+    struct state {
+        virtual ~state() = default;
+        // Writes everything held back (at the end of a rebuild's bulk load, and before its swap).
+        virtual void flush(pqxx::transaction_base&) = 0;
+    };
+    // A rebuild's state for `schema`: rows that change often are kept in memory across batches
+    // and written when the state fills up or is flushed, so a busy order is written about once
+    // instead of once per batch; at most `max_rows` per table. nullptr: the projection keeps nothing.
+    [[nodiscard]] virtual std::unique_ptr<state> deferred_state(const std::string& /*schema*/, std::size_t /*max_rows*/) const {
+        return nullptr;
+    }
+
     // Applies the events (positions ascending, none applied before) to the tables in `schema`:
     // the live schema, or a rebuild's shadow schema with the same tables. The same events on the
-    // same tables always produce the same rows (live == rebuild). Throws sql::poison for an
-    // event it cannot apply.
-    virtual void apply(pqxx::transaction_base& tx, const std::string& schema,
-                       std::span<const storage::recorded_event> events) const = 0;
+    // same tables always produce the same rows (live == rebuild). With a deferred state (a
+    // rebuild only: nobody reads those tables and a failure starts over) some rows may be
+    // written later; without one everything is written in `tx`. Throws sql::poison for an event
+    // it cannot apply.
+    virtual void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+                       state* deferred = nullptr) const = 0;
 };
 
 std::vector<std::unique_ptr<projector>> portal_projectors();

@@ -6,6 +6,8 @@
 // one multi-statement string: one round trip, however many rows.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -46,6 +48,10 @@ struct poison : std::runtime_error {
     poison(std::uint64_t at, const std::string& why) : std::runtime_error(why), position(at) {}
     std::uint64_t position;
 };
+
+// COPY text (unquoted, unescaped: libpqxx escapes) of a column value.
+[[nodiscard]] std::string text_of(timestamp);
+[[nodiscard]] std::string text_of(interval);
 
 void literal(std::string& out, std::string_view text);
 inline void literal(std::string& out, const std::string& text) { literal(out, std::string_view(text)); }
@@ -158,6 +164,65 @@ void append_insert(std::string& sql, const std::string& table, const Range& rows
     }
 }
 
+// One field of a COPY row: its text, or NULL.
+struct copy_field {
+    std::string text;
+    bool null = false;
+};
+
+}  // namespace dealerline::projections::sql
+
+namespace pqxx {
+template <>
+struct string_traits<dealerline::projections::sql::copy_field> {
+    using field = dealerline::projections::sql::copy_field;
+    static constexpr const char* name() noexcept { return "copy_field"; }
+    static constexpr bool has_null() noexcept { return true; }
+    static bool is_null(const field& f) { return f.null; }
+    static field null() { return field{{}, true}; }
+    static void from_string(const char s[], field& f) { f = field{s, false}; }
+    static std::string to_string(const field& f) { return f.text; }
+};
+}  // namespace pqxx
+
+namespace dealerline::projections::sql {
+
+void set_field(copy_field& f, const std::string& v);
+inline void set_field(copy_field& f, std::int64_t v) { f = {std::to_string(v), false}; }
+inline void set_field(copy_field& f, bool v) { f = {v ? "t" : "f", false}; }
+inline void set_field(copy_field& f, timestamp v) { f = {text_of(v), false}; }
+inline void set_field(copy_field& f, interval v) { f = {text_of(v), false}; }
+inline void set_field(copy_field& f, const date& v) { set_field(f, v.text); }
+inline void set_field(copy_field& f, const json& v) { set_field(f, v.text); }
+template <class T>
+void set_field(copy_field& f, const std::optional<T>& v) {
+    if (v) set_field(f, *v);
+    else f = {{}, true};
+}
+
+template <class Row>
+const Row& deref(const Row& r) { return r; }
+template <class Row>
+const Row& deref(const Row* r) { return *r; }
+
+// COPY of many rows into a table that only ever gains rows: the cheapest way in, several times
+// faster for PostgreSQL than parsing the same rows as an INSERT.
+template <class Row, class Range>
+void copy_rows(pqxx::transaction_base& tx, const std::string& table, const Range& rows) {
+    if (std::begin(rows) == std::end(rows)) return;
+    std::vector<std::string> columns;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) { columns.emplace_back(d.name); });
+    std::array<copy_field, boost::mp11::mp_size<members<Row>>::value> fields;
+    pqxx::stream_to copy(tx, table, columns);
+    for (const auto& row : rows) {
+        std::size_t i = 0;
+        const Row& r = deref(row);
+        boost::mp11::mp_for_each<members<Row>>([&](auto d) { set_field(fields[i++], r.*d.pointer); });
+        copy << fields;
+    }
+    copy.complete();
+}
+
 // The rows of one table that a batch touches, keyed by their one-column primary key: loaded in
 // one SELECT, changed in memory event by event, written back in one upsert.
 template <class Row>
@@ -168,6 +233,9 @@ public:
     void want(const std::string& key) { wanted_.push_back(key); }
 
     void load(pqxx::transaction_base& tx) {
+        std::erase_if(wanted_, [&](const std::string& key) { return rows_.contains(key); });  // held already
+        std::sort(wanted_.begin(), wanted_.end());
+        wanted_.erase(std::unique(wanted_.begin(), wanted_.end()), wanted_.end());
         if (wanted_.empty()) return;
         std::string select = "SELECT ";
         bool first = true;
@@ -206,30 +274,57 @@ public:
         return rows_.insert_or_assign(key, std::move(row)).first->second;
     }
 
-    // Appends the upsert of every row found or created to `sql`.
-    void append_upsert(std::string& sql) const {
+    // Writes every row found or created: COPY into a session-local staging table, then one
+    // INSERT … ON CONFLICT DO UPDATE from it (parsing thousands of VALUES rows costs PostgreSQL
+    // several times more than COPYing them).
+    void write(pqxx::transaction_base& tx) {
+        if (dirty_.empty()) return;
         std::vector<const Row*> changed;
         changed.reserve(dirty_.size());
         for (const auto& key : dirty_) changed.push_back(&rows_.at(key));
+        std::string stage = "stage_" + table_;
+        std::replace(stage.begin(), stage.end(), '.', '_');
         std::string key_column;
         boost::mp11::mp_for_each<members<Row>>([&](auto d) {
             if (key_column.empty()) key_column = d.name;
         });
-        bool first = true;
-        for (const Row* row : changed) {
-            if (first) sql += "INSERT INTO " + table_ + " (" + column_list<Row>() + ") VALUES\n";
-            else sql += ",\n";
-            first = false;
-            append_values(sql, *row);
-        }
-        if (!first) sql += "\nON CONFLICT (" + key_column + ") DO UPDATE SET " + set_all_excluded<Row>(1) + ";\n";
+        tx.exec("CREATE TEMP TABLE IF NOT EXISTS " + stage + " (LIKE " + table_ + ") ON COMMIT DELETE ROWS");
+        copy_rows<Row>(tx, stage, changed);
+        const auto columns = column_list<Row>();
+        tx.exec("INSERT INTO " + table_ + " (" + columns + ") SELECT " + columns + " FROM " + stage + " ON CONFLICT (" +
+                key_column + ") DO UPDATE SET " + set_all_excluded<Row>(1));
+        dirty_.clear();
     }
+
+    [[nodiscard]] std::size_t size() const noexcept { return rows_.size(); }
+    void forget() { rows_.clear(); }  // only once written
 
 private:
     std::string table_;
     std::vector<std::string> wanted_;
     std::map<std::string, Row> rows_;
     std::set<std::string> dirty_;  // ordered: the same batch always writes the same statement
+};
+
+// keyed_rows as a projection uses them: per batch (max_rows 0: written at the end of each
+// batch), or deferred in a rebuild (held across batches, written once `max_rows` are held, and
+// on flush).
+template <class Row>
+class row_set {
+public:
+    row_set(std::string table, std::size_t max_rows) : rows(std::move(table)), max_rows_(max_rows) {}
+    void batch_done(pqxx::transaction_base& tx) {
+        if (rows.size() < max_rows_) return;
+        flush(tx);
+    }
+    void flush(pqxx::transaction_base& tx) {
+        rows.write(tx);
+        rows.forget();
+    }
+    keyed_rows<Row> rows;
+
+private:
+    std::size_t max_rows_;
 };
 
 }  // namespace dealerline::projections::sql

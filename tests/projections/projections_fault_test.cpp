@@ -95,5 +95,56 @@ TEST(ProjectionsFault, KilledProjectorsResumeAndApplyEveryEventExactlyOnce) {
     EXPECT_EQ(db.digest(), live);
 }
 
+// `dealerline projections …` as an operator runs it, beside a process that keeps the log open.
+struct cli_result {
+    int status = -1;
+    std::string out;
+};
+cli_result dealerline(const std::string& args) {
+    const std::string command = std::string(DEALERLINE_BIN) + " " + args + " 2>&1";
+    cli_result r;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) r.out.append(buf, n);
+    const int status = ::pclose(pipe);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+TEST(ProjectionsCli, MigrateRebuildAndStatusWhileTheLogIsOpenElsewhere) {
+    ASSERT_FALSE(test_postgres().empty());
+    pg_database db;
+    temp_dir dir;
+    auto log = open_log(dir.path() / "log");
+    commands::handler handler(*log);
+    workload plant(handler, 5);
+    plant.register_dealers(3);
+    for (int i = 0; i < 300; ++i) plant.step();
+    const std::string pg = "--postgres '" + db.conninfo() + "'", data = "--data '" + (dir.path() / "log").string() + "'";
+
+    auto migrate = dealerline("projections migrate " + pg);
+    EXPECT_EQ(migrate.status, 0) << migrate.out;
+    EXPECT_NE(migrate.out.find("applied migration 1"), std::string::npos) << migrate.out;
+    EXPECT_NE(dealerline("projections migrate " + pg).out.find("up to date"), std::string::npos);
+
+    auto rebuilt = dealerline("projections rebuild all " + data + " " + pg);
+    ASSERT_EQ(rebuilt.status, 0) << rebuilt.out;
+    for (const auto& name : projections::names())
+        EXPECT_NE(rebuilt.out.find(name + " rebuilt: position " + std::to_string(log->head_position())), std::string::npos)
+            << rebuilt.out;
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.events"), std::to_string(log->head_position()));
+
+    auto status = dealerline("projections status " + data + " " + pg);
+    EXPECT_EQ(status.status, 0) << status.out;
+    EXPECT_NE(status.out.find("portal_orders"), std::string::npos) << status.out;
+
+    auto unknown = dealerline("projections rebuild portal_nothing " + data + " " + pg);
+    EXPECT_EQ(unknown.status, 2) << unknown.out;
+    EXPECT_NE(unknown.out.find("no projection named portal_nothing"), std::string::npos) << unknown.out;
+    auto unreachable = dealerline("projections migrate --postgres 'host=127.0.0.1 port=1 connect_timeout=2'");
+    EXPECT_EQ(unreachable.status, 1) << unreachable.out;
+    EXPECT_NE(unreachable.out.find("cannot migrate"), std::string::npos) << unreachable.out;
+}
+
 }  // namespace
 }  // namespace dealerline::testing
