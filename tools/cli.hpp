@@ -15,5 +15,6 @@ void add_demo(CLI::App& app, int& status);
 void add_audit(CLI::App& app, int& status);
 void add_backup(CLI::App& app, int& status);
 void add_projections(CLI::App& app, int& status);
+void add_token(CLI::App& app, int& status);
 
 }  // namespace dealerline::tools

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     add_audit(app, status);
     add_backup(app, status);
     add_projections(app, status);
+    add_token(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
