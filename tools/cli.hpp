@@ -16,5 +16,6 @@ void add_audit(CLI::App& app, int& status);
 void add_backup(CLI::App& app, int& status);
 void add_projections(CLI::App& app, int& status);
 void add_token(CLI::App& app, int& status);
+void add_serve(CLI::App& app, int& status);
 
 }  // namespace dealerline::tools

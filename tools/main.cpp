@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     add_backup(app, status);
     add_projections(app, status);
     add_token(app, status);
+    add_serve(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

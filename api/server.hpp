@@ -1,0 +1,54 @@
+// `dealerline serve`'s HTTP side (API.md): commands in, health out. Beast and Asio stay in
+// server.cpp; this header is cheap to include.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "commands/handler.hpp"
+#include "projections/projections.hpp"
+#include "storage/event_log.hpp"
+
+namespace dealerline::api {
+
+struct server_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;                       // 0: any free port (see server::port())
+    std::string jwt_secret;                          // at least 32 bytes
+    std::size_t io_threads = std::max(1u, std::thread::hardware_concurrency());
+    std::size_t command_threads = 16;                // commands wait for fsync off the io threads
+    std::size_t max_body_bytes = 1 << 20;            // 413 above
+    std::size_t max_header_bytes = 16 << 10;         // 431 above
+    std::size_t max_json_depth = 32;                 // 400 above
+    std::chrono::seconds request_timeout{15};        // to receive one request, headers and body (slowloris)
+    std::chrono::seconds idle_timeout{60};           // a kept-alive connection with nothing to say
+    std::size_t max_connections = 10'000;            // beyond: refused at once
+    std::uint64_t ready_max_lag = 10'000;            // /readyz: a projection further behind is not ready
+    std::string postgres;                            // /readyz checks it answers
+};
+
+class server {
+public:
+    // `runner` may be null (no read models in this process).
+    server(server_options, storage::event_log&, commands::handler&, const projections::runner*);
+    ~server();  // stops
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Binds and starts serving; throws std::runtime_error with the reason when it cannot bind.
+    void start();
+    [[nodiscard]] std::uint16_t port() const noexcept;
+    // Stops accepting, lets in-flight commands finish (what was acknowledged is durable), closes
+    // connections, joins the threads.
+    void stop();
+
+    struct impl;  // server.cpp's; public only so its connection type can name it
+
+private:
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dealerline::api

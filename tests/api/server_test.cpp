@@ -1,0 +1,278 @@
+// The HTTP API on a real server (ephemeral port), a real log and a real PostgreSQL: commands
+// acknowledged once durable, every error status of API.md with nothing appended, health and
+// readiness.
+#include "api/server.hpp"
+
+#include <map>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include "api/auth.hpp"
+#include "commands/handler.hpp"
+#include "tests/projections/pg_fixture.hpp"
+#include "tests/storage/log_fixture.hpp"
+
+namespace dealerline::testing {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+const std::string secret = "server-test-secret-0123456789abcdef";
+
+struct reply {
+    int status = 0;
+    json::value body;
+    std::string raw;
+};
+
+// A JSON value as text, strings without quotes: easy to compare and to print.
+std::string text(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::serialize(v); }
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string token_for(domain::role role, std::string sub, std::string dealer = "", std::int64_t ttl = 3600) {
+    return *api::issue_token(secret, {std::move(sub), role, std::move(dealer), unix_now() + ttl});
+}
+
+class Server : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ASSERT_FALSE(test_postgres().empty()) << "DEALERLINE_TEST_POSTGRES is not set: run the tests with scripts/test.sh";
+        ASSERT_TRUE(projections::migrate(db.conninfo()));
+        log = open_log(dir.path() / "log");
+        handler = std::make_unique<commands::handler>(*log);
+        source = std::make_unique<storage::local_event_source>(*log);
+        runner = std::make_unique<projections::runner>(db.conninfo(), *source);
+        runner->start();
+        api::server_options options;
+        options.port = 0;
+        options.jwt_secret = secret;
+        options.postgres = db.conninfo();
+        options.io_threads = 2;
+        server = std::make_unique<api::server>(options, *log, *handler, runner.get());
+        server->start();
+    }
+    void TearDown() override {
+        if (server) server->stop();
+        if (runner) runner->stop();
+    }
+
+    reply call(http::verb verb, const std::string& target, const std::string& body = "", const std::string& token = "") {
+        net::io_context ioc;
+        net::ip::tcp::socket socket(ioc);
+        beast::error_code ec;
+        socket.connect({net::ip::make_address("127.0.0.1"), server->port()}, ec);
+        if (ec) return reply{};  // status 0: nobody listening
+        http::request<http::string_body> req{verb, target, 11};
+        req.set(http::field::host, "localhost");
+        if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+        if (verb == http::verb::post) req.set(http::field::content_type, "application/json");
+        req.body() = body;
+        req.prepare_payload();
+        http::write(socket, req, ec);  // may fail half-way when the server refuses early (413): read its answer anyway
+        beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        http::read(socket, buffer, parser, ec);
+        reply r;
+        if (ec) return r;
+        r.status = static_cast<int>(parser.get().result_int());
+        r.raw = parser.get().body();
+        boost::system::error_code json_ec;
+        r.body = json::parse(r.raw, json_ec);
+        return r;
+    }
+    reply command(const std::string& body, const std::string& token) { return call(http::verb::post, "/api/commands", body, token); }
+    static std::string cmd(const std::string& id, const std::string& type, const std::string& data, const std::string& extra = "") {
+        return R"({"command_id":")" + id + R"(","type":")" + type + R"(","data":)" + data + extra + "}";
+    }
+
+    pg_database db;
+    temp_dir dir;
+    std::unique_ptr<storage::event_log> log;
+    std::unique_ptr<commands::handler> handler;
+    std::unique_ptr<storage::local_event_source> source;
+    std::unique_ptr<projections::runner> runner;
+    std::unique_ptr<api::server> server;
+    const std::string admin = token_for(domain::role::admin, "admin-1");
+};
+
+const std::string dealer_d1 = R"({"dealer_id":"D-1","name":"Okna","currency":"EUR","payment_terms_days":30,"credit_limit":100000})";
+const std::string order_o1 =
+    R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"WIN-1","description":"Window","quantity":2,"unit_price":18900}]})";
+
+TEST_F(Server, HealthAndReadiness) {
+    auto health = call(http::verb::get, "/healthz");
+    EXPECT_EQ(health.status, 200);
+    EXPECT_EQ(text(health.body.at("status")), "ok");
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_TRUE(eventually([&] { return call(http::verb::get, "/readyz").status == 200; }));
+    auto ready = call(http::verb::get, "/readyz");
+    EXPECT_EQ(text(ready.body.at("ready")), "true");
+    EXPECT_EQ(text(ready.body.at("postgres")), "ok");
+    EXPECT_EQ(text(ready.body.at("log").at("head")), "1");
+    EXPECT_EQ(ready.body.at("projections").as_array().size(), projections::names().size());
+}
+
+TEST_F(Server, ACommandIsAnsweredOnceDurableAndARetryIsADuplicate) {
+    auto first = command(cmd("c-1", "RegisterDealer", dealer_d1), admin);
+    ASSERT_EQ(first.status, 200) << first.raw;
+    EXPECT_EQ(text(first.body.at("stream")), "dealer-D-1");
+    EXPECT_EQ(text(first.body.at("version")), "1");
+    EXPECT_EQ(text(first.body.at("events").at(0)), "DealerRegistered");
+    EXPECT_EQ(text(first.body.at("duplicate")), "false");
+    EXPECT_EQ(log->head_position(), 1u);
+    auto events = log->read_stream("dealer-D-1");
+    ASSERT_TRUE(events);
+    EXPECT_EQ(events->front().actor, "staff:admin-1");  // the actor comes from the token
+
+    auto again = command(cmd("c-1", "RegisterDealer", dealer_d1), admin);
+    ASSERT_EQ(again.status, 200);
+    EXPECT_EQ(text(again.body.at("duplicate")), "true");
+    EXPECT_EQ(text(again.body.at("positions")), text(first.body.at("positions")));
+    EXPECT_EQ(log->head_position(), 1u);
+
+    const auto dealer = token_for(domain::role::dealer, "D-1", "D-1");
+    auto placed = command(cmd("c-2", "PlaceOrder", order_o1), dealer);
+    ASSERT_EQ(placed.status, 200) << placed.raw;
+    EXPECT_EQ(log->read_stream("order-O-1")->front().actor, "dealer:D-1");
+}
+
+TEST_F(Server, EveryErrorHasItsStatusAndCodeAndAppendsNothing) {
+    ASSERT_EQ(command(cmd("setup-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("setup-2", "RegisterDealer", R"({"dealer_id":"D-2","name":"Drzwi","currency":"EUR","payment_terms_days":30,"credit_limit":0})"),
+                      admin)
+                  .status,
+              200);
+    ASSERT_EQ(command(cmd("setup-3", "PlaceOrder", order_o1), token_for(domain::role::dealer, "D-1", "D-1")).status, 200);
+    const auto head = log->head_position();
+
+    const auto d2 = token_for(domain::role::dealer, "D-2", "D-2");
+    const auto engineer = token_for(domain::role::engineer, "eng-7");
+    const auto expired = *api::issue_token(secret, {"admin-1", domain::role::admin, "", unix_now() - 1});
+    auto b64 = [](std::string_view in) {
+        static const char* const a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        std::string out;
+        unsigned v = 0;
+        int bits = 0;
+        for (char ch : in) {
+            v = (v << 8) | static_cast<unsigned char>(ch);
+            bits += 8;
+            while (bits >= 6) out += a[(v >> (bits -= 6)) & 63];
+        }
+        if (bits) out += a[(v << (6 - bits)) & 63];
+        return out;
+    };
+    const auto alg_none = b64(R"({"alg":"none","typ":"JWT"})") + "." +
+                          b64(R"({"sub":"admin-1","role":"admin","exp":)" + std::to_string(unix_now() + 3600) + "}") + ".";
+    std::string deep = "{\"command_id\":\"x\",\"type\":\"RegisterDealer\",\"data\":";
+    for (int i = 0; i < 40; ++i) deep += "{\"a\":";
+    deep += "1";
+    for (int i = 0; i < 40; ++i) deep += "}";
+    deep += "}";
+    const std::string huge = cmd("big", "RegisterDealer",
+                                 R"({"dealer_id":"D-9","name":")" + std::string(1100 * 1024, 'x') +
+                                     R"(","currency":"EUR","payment_terms_days":30,"credit_limit":0})");
+
+    struct case_t {
+        const char* what;
+        std::string body, token;
+        int status;
+        const char* error;
+        const char* code;
+    };
+    const std::vector<case_t> cases = {
+        {"no token", cmd("e-1", "RegisterDealer", dealer_d1), "", 401, "unauthorized", "missing_token"},
+        {"garbage token", cmd("e-2", "RegisterDealer", dealer_d1), "abc.def.ghi", 401, "unauthorized", "invalid_token"},
+        {"expired token", cmd("e-3", "RegisterDealer", dealer_d1), expired, 401, "unauthorized", "expired_token"},
+        {"alg none", cmd("e-4", "RegisterDealer", dealer_d1), alg_none, 401, "unauthorized", "invalid_token"},
+        {"not JSON", "{nope", admin, 400, "bad_request", "malformed_json"},
+        {"not an object", "[1,2]", admin, 400, "bad_request", "bad_request"},
+        {"unknown field", cmd("e-5", "RegisterDealer", dealer_d1, R"(,"colour":"red")"), admin, 400, "bad_request", "bad_request"},
+        {"no command id", R"({"type":"RegisterDealer","data":{}})", admin, 400, "bad_request", "bad_request"},
+        {"unknown command", cmd("e-6", "LaunchRocket", "{}"), admin, 400, "bad_request", "unknown_command"},
+        {"mistyped field", cmd("e-7", "RegisterDealer", R"({"dealer_id":"D-3","name":"X","currency":"EUR","payment_terms_days":"thirty","credit_limit":0})"),
+         admin, 400, "bad_request", "bad_request"},
+        {"too deep", deep, admin, 400, "bad_request", "too_deep"},
+        {"dealer for another dealer", cmd("e-8", "PlaceOrder", R"({"order_id":"O-2","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"W","description":"","quantity":1,"unit_price":1}]})"),
+         d2, 403, "forbidden", "forbidden"},
+        {"another dealer's order", cmd("e-9", "CancelOrder", R"({"order_id":"O-1","reason":"mine now"})"), d2, 403, "forbidden", "forbidden"},
+        {"no such order", cmd("e-10", "AcceptOrder", R"({"order_id":"O-404"})"), engineer, 404, "not_found", "not_found"},
+        {"stale expected version", cmd("e-11", "AcceptOrder", R"({"order_id":"O-1"})", R"(,"expected_version":7)"), engineer, 409,
+         "conflict", "conflict"},
+        {"command id reused", cmd("setup-1", "RegisterDealer", R"({"dealer_id":"D-7","name":"Other","currency":"EUR","payment_terms_days":30,"credit_limit":0})"),
+         admin, 409, "conflict", "command_id_reused"},
+        {"invalid transition", cmd("e-12", "StartProduction", R"({"order_id":"O-1"})"), token_for(domain::role::production, "prod-3"),
+         422, "rejected", "invalid_transition"},
+        {"body over 1 MiB", huge, admin, 413, "payload_too_large", "body_too_large"},
+    };
+    for (const auto& c : cases) {
+        auto r = command(c.body, c.token);
+        EXPECT_EQ(r.status, c.status) << c.what << ": " << r.raw.substr(0, 300);
+        if (r.body.is_object()) {
+            EXPECT_EQ(text(r.body.at("error")), c.error) << c.what;
+            EXPECT_EQ(text(r.body.at("code")), c.code) << c.what << ": " << r.raw.substr(0, 300);
+            EXPECT_FALSE(r.body.at("message").as_string().empty()) << c.what;
+        } else {
+            ADD_FAILURE() << c.what << ": no JSON error body: " << r.raw.substr(0, 300);
+        }
+        EXPECT_EQ(log->head_position(), head) << c.what << " appended something";
+    }
+    EXPECT_EQ(call(http::verb::get, "/api/commands", "", admin).status, 405);
+    EXPECT_EQ(text(call(http::verb::get, "/nowhere").body.at("code")), "no_route");
+
+    // And the server is as healthy as before.
+    EXPECT_EQ(call(http::verb::get, "/healthz").status, 200);
+    auto ok = command(cmd("e-13", "AcceptOrder", R"({"order_id":"O-1"})", R"(,"expected_version":1)"), engineer);
+    EXPECT_EQ(ok.status, 200) << ok.raw;
+    EXPECT_EQ(log->head_position(), head + 1);
+}
+
+TEST_F(Server, AStoppedServerHasAnsweredOnlyWhatIsDurable) {
+    ASSERT_EQ(command(cmd("setup-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    const auto dealer = token_for(domain::role::dealer, "D-1", "D-1");
+    std::vector<std::thread> clients;
+    std::mutex m;
+    std::vector<std::uint64_t> acknowledged;
+    std::atomic<bool> go{true};
+    for (int t = 0; t < 6; ++t)
+        clients.emplace_back([&, t] {
+            for (int i = 0; go; ++i) {
+                const auto id = "O-" + std::to_string(t) + "-" + std::to_string(i);
+                auto r = command(cmd("place-" + id, "PlaceOrder",
+                                     R"({"order_id":")" + id +
+                                         R"(","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"W","description":"","quantity":1,"unit_price":1}]})"),
+                                 dealer);
+                if (r.status != 200) return;  // refused or cut off by the stop
+                std::lock_guard lock(m);
+                acknowledged.push_back(r.body.at("positions").at(0).to_number<std::uint64_t>());
+            }
+        });
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(m);
+        return acknowledged.size() >= 30;
+    }));
+    server->stop();
+    go = false;
+    for (auto& c : clients) c.join();
+    // Every 200 names an event that is in the log.
+    for (auto p : acknowledged) {
+        auto e = log->read_all(p, 1);
+        ASSERT_TRUE(e && !e->empty() && e->front().type == "OrderPlaced") << p;
+    }
+}
+
+}  // namespace
+}  // namespace dealerline::testing

@@ -1,0 +1,115 @@
+// `dealerline serve`: the embedded default — event log, command handler, projections and the
+// HTTP API in one process (API.md "Command line"). Fails fast on bad configuration; SIGINT or
+// SIGTERM stops it gracefully: no new connections, in-flight commands answered (acknowledged
+// ones are durable), projections stopped at a committed checkpoint.
+#include <csignal>
+#include <iostream>
+
+#include <pthread.h>
+
+#include <CLI/CLI.hpp>
+
+#include "api/auth.hpp"
+#include "api/server.hpp"
+#include "commands/handler.hpp"
+#include "projections/projections.hpp"
+#include "storage/event_log.hpp"
+#include "storage/event_source.hpp"
+#include "tools/cli.hpp"
+
+namespace dealerline::tools {
+namespace {
+
+// For `--demo` only: a known secret, so the demo can print tokens. Never for real use.
+constexpr std::string_view demo_secret = "dealerline-demo-secret-do-not-use-in-production";
+
+struct serve_options {
+    std::string data, postgres, listen = "127.0.0.1:8080", secret;
+    bool demo = false;
+    std::size_t io_threads = 0;
+};
+
+int run_serve(serve_options o) {
+    auto fail = [](const std::string& why) {
+        std::cerr << "dealerline serve: " << why << '\n';
+        return exit_failed;
+    };
+    if (o.secret.empty()) {
+        if (!o.demo) {
+            std::cerr << "dealerline serve: --jwt-secret (or DEALERLINE_JWT_SECRET) is required; --demo runs with a known, insecure one\n";
+            return exit_usage;
+        }
+        o.secret = demo_secret;
+        std::cerr << "dealerline serve: DEMO MODE, tokens are signed with a publicly known secret\n";
+    }
+    if (o.secret.size() < api::min_secret_bytes) {
+        std::cerr << "dealerline serve: the JWT secret must be at least " << api::min_secret_bytes << " bytes\n";
+        return exit_usage;
+    }
+    const auto colon = o.listen.rfind(':');
+    api::server_options options;
+    try {
+        if (colon == std::string::npos) throw std::invalid_argument("no port");
+        options.host = o.listen.substr(0, colon);
+        const auto port = std::stoul(o.listen.substr(colon + 1));
+        if (port > 65535) throw std::out_of_range("port");
+        options.port = static_cast<std::uint16_t>(port);
+    } catch (const std::exception&) {
+        std::cerr << "dealerline serve: --listen must be HOST:PORT, e.g. 127.0.0.1:8080\n";
+        return exit_usage;
+    }
+    options.jwt_secret = o.secret;
+    options.postgres = o.postgres;
+    if (o.io_threads) options.io_threads = o.io_threads;
+
+    // Signals are taken by sigwait below, so every thread started from here on blocks them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+    if (auto m = projections::migrate(o.postgres); !m) return fail(m.error().message);
+    auto log = storage::event_log::open(o.data);
+    if (!log) return fail(log.error().message);
+    commands::handler handler(**log);
+    storage::local_event_source source(**log);
+    projections::runner runner(o.postgres, source);
+    runner.start();
+    api::server server(options, **log, handler, &runner);
+    try {
+        server.start();
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+    std::cerr << "dealerline serve: listening on http://" << options.host << ":" << server.port() << " (log " << o.data
+              << ", head " << (*log)->head_position() << ")\n";
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    std::cerr << "dealerline serve: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ", stopping\n";
+    server.stop();
+    runner.stop();
+    return exit_ok;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app, int& status) {
+    auto* cmd = app.add_subcommand("serve", "Run the server: event log, commands, projections and the HTTP API in one process");
+    auto o = std::make_shared<serve_options>();
+    cmd->add_option("--data", o->data, "The event log's folder (created if missing)")->envname("DEALERLINE_DATA")->required();
+    cmd->add_option("--postgres", o->postgres, "PostgreSQL connection string for the read models")
+        ->envname("DEALERLINE_POSTGRES")
+        ->required();
+    cmd->add_option("--listen", o->listen, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0: any free one)")
+        ->envname("DEALERLINE_LISTEN");
+    cmd->add_option("--jwt-secret", o->secret, "Secret that signs bearer tokens (at least 32 bytes)")->envname("DEALERLINE_JWT_SECRET");
+    cmd->add_flag("--demo", o->demo, "Allow running without a secret (a publicly known one is used): demos only")
+        ->envname("DEALERLINE_DEMO");
+    cmd->add_option("--io-threads", o->io_threads, "Threads for network I/O (default: the number of cores)")
+        ->envname("DEALERLINE_IO_THREADS")
+        ->check(CLI::Range(1, 256));
+    cmd->callback([o, &status] { status = run_serve(*o); });
+}
+
+}  // namespace dealerline::tools
