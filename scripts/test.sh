@@ -50,12 +50,13 @@ ctest --preset dev --output-on-failure --no-tests=error -j2 "$@"
 if [[ ${DEALERLINE_SKIP_ASAN:-0} == 1 ]]; then
   phase "asan skipped (DEALERLINE_SKIP_ASAN=1)"
 else
-  phase "build (asan: storage, domain, command and projection tests)"
-  dl_build asan storage_tests storage_fault_tests storage_crash_child domain_tests commands_tests projections_tests
-  phase "tests (asan: storage, domain, commands, projections)"
+  phase "build (asan: storage, domain, command, projection and api tests)"
+  dl_build asan storage_tests storage_fault_tests storage_crash_child domain_tests commands_tests projections_tests \
+    api_tests api_server_tests
+  phase "tests (asan: storage, domain, commands, projections, api)"
   # Full stack traces for UBSan reports unless the caller chose otherwise.
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
   # Known leaks inside libpq/libpqxx when a connection is killed (tests/lsan.supp says which).
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$DL_ROOT/tests/lsan.supp}
-  ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands|projections"
+  ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands|projections|api"
 fi
