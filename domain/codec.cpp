@@ -131,6 +131,26 @@ const std::array<upcaster, 1> upcasters{{
     {"OrderCancelled", 1, [](json::object& o) { o.emplace("by_dealer", false); }},
 }};
 
+// Fields that can be derived from the rest of the event, filled in when an early build did not
+// store them (same schema version: the event meant the same thing). OrderPlaced's total and
+// total_units came in after the first logs were written; they are sums over its lines.
+void fill_derived(std::string_view type, json::object& o) {
+    if (type != "OrderPlaced" || (o.contains("total") && o.contains("total_units"))) return;
+    const auto* lines = o.if_contains("lines");
+    if (!lines || !lines->is_array()) return;  // decoding will say what is wrong
+    std::int64_t total = 0, units = 0;
+    for (const auto& line : lines->get_array()) {
+        const auto* l = line.if_object();
+        const auto* q = l ? l->if_contains("quantity") : nullptr;
+        const auto* p = l ? l->if_contains("unit_price") : nullptr;
+        if (!q || !p || !q->is_int64() || !p->is_int64()) return;
+        total += q->get_int64() * p->get_int64();
+        units += q->get_int64();
+    }
+    o.emplace("total", total);
+    o.emplace("total_units", units);
+}
+
 template <class T>
 struct is_optional : std::false_type {};
 template <class T>
@@ -370,6 +390,7 @@ result<typename Aggregate::event> decode(std::string_view type, std::uint32_t sc
         if (!upcast)
             return reject("corrupt", "no upcaster from " + std::string(type) + " v" + std::to_string(version));
     }
+    fill_derived(type, value.as_object());
     return decode_alternative(type, value, static_cast<typename Aggregate::event*>(nullptr));
 }
 

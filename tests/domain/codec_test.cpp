@@ -121,6 +121,21 @@ TEST(EventCodec, AVersionOneOrderCancelledIsUpcast) {
     EXPECT_EQ(std::get<order_cancelled>(*e), (order_cancelled{"O-1", "late", false}));
 }
 
+TEST(EventCodec, AnEarlyOrderPlacedWithoutTotalsGetsThemFromItsLines) {
+    // The first logs were written before OrderPlaced carried total and total_units.
+    auto e = codec::decode<order_aggregate>(
+        "OrderPlaced", 1,
+        R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"W","description":"","quantity":4,"unit_price":18900},)"
+        R"({"sku":"D","description":"","quantity":1,"unit_price":52000}]})");
+    ASSERT_TRUE(e.has_value()) << e.error().message;
+    EXPECT_EQ(std::get<order_placed>(*e).total, 4 * 18900 + 52000);
+    EXPECT_EQ(std::get<order_placed>(*e).total_units, 5);
+    auto stored = codec::decode<order_aggregate>(
+        "OrderPlaced", 1, R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[],"total":7,"total_units":1})");
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(std::get<order_placed>(*stored).total, 7) << "stored values win";
+}
+
 TEST(EventCodec, ReadingIsTolerantOfNewFieldsButNotOfMissingOnes) {
     auto extra = codec::decode<order_aggregate>("ProductionStarted", 1, R"({"order_id":"O-1","shift":"night"})");
     ASSERT_TRUE(extra.has_value()) << extra.error().message;
