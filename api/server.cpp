@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
+#include "api/metrics.hpp"
 #include "domain/codec.hpp"
 
 namespace dealerline::api {
@@ -144,6 +145,7 @@ struct server::impl {
     const projections::runner* runner;
     std::atomic<std::size_t> connections{0}, in_flight{0};
     std::atomic<std::size_t> pending{0};  // tasks given to the pool and not finished
+    api::metrics stats;
     std::atomic<std::uint64_t> next_request{0};
     std::atomic<bool> stopping{false}, stopped{false};
     std::uint16_t port = 0;
@@ -186,7 +188,7 @@ namespace {
 class session : public std::enable_shared_from_this<session> {
 public:
     session(tcp::socket&& socket, server::impl* app) : stream_(std::move(socket)), app_(app) {}
-    ~session() { --app_->connections; }
+    ~session() { app_->stats.connections(--app_->connections); }
 
     void run() {
         net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read, shared_from_this()));
@@ -249,6 +251,7 @@ private:
     void write(response res, const std::string& id, steady::time_point started, const std::string& what) {
         res.set("X-Request-Id", id);
         if (app_->stopping) res.keep_alive(false);
+        app_->stats.request(res.result_int());
         spdlog::info("request {} {} {} {} {:.1f} ms", id, peer_.address().to_string(), what, res.result_int(),
                      std::chrono::duration<double, std::milli>(steady::now() - started).count());
         auto held = std::make_shared<response>(std::move(res));
@@ -285,7 +288,7 @@ void server::impl::accept() {
                 beast::error_code ignored;
                 socket.close(ignored);  // over the cap: refused at once rather than slowing everyone
             } else {
-                ++self->connections;
+                self->stats.connections(++self->connections);
                 auto s = std::make_shared<session>(std::move(socket), self);
                 {
                     std::lock_guard lock(self->sessions_m);
@@ -314,6 +317,15 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
     auto shutting_down = [&] {
         answer(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false));
     };
+    if (path == "/metrics") {
+        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
+        response res{http::status::ok, 11};
+        res.set(http::field::content_type, "text/plain; version=0.0.4");
+        res.keep_alive(keep_alive);
+        res.body() = stats.render(log.head_position(), runner ? runner->statuses() : std::vector<projections::status>{});
+        res.prepare_payload();
+        return answer(std::move(res));
+    }
     if (path == "/readyz") {
         if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
         if (!offload([this, s, id, started, what, keep_alive] { s->send(readiness(keep_alive), id, started, what); })) shutting_down();
@@ -330,20 +342,33 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
 }
 
 response server::impl::handle_command(const request& req) {
+    const auto started = steady::now();
+    auto seconds = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
     const bool keep_alive = req.keep_alive();
     const auto auth = req[http::field::authorization];
     constexpr std::string_view bearer = "Bearer ";
-    if (auth.empty() || auth.size() <= bearer.size() || auth.substr(0, bearer.size()) != bearer)
+    if (auth.empty() || auth.size() <= bearer.size() || auth.substr(0, bearer.size()) != bearer) {
+        stats.command("unknown", "unauthorized", seconds(), 0);
         return error_response(http::status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>", keep_alive);
+    }
     auto claims = verify_token(options.jwt_secret, auth.substr(bearer.size()), unix_seconds());
-    if (!claims) return error_response(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message, keep_alive);
+    if (!claims) {
+        stats.command("unknown", "unauthorized", seconds(), 0);
+        return error_response(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message, keep_alive);
+    }
     auto parsed = parse_command_request(req.body(), options.max_json_depth);
-    if (!parsed) return error_response(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message, keep_alive);
+    if (!parsed) {
+        stats.command("unknown", "bad_request", seconds(), 0);
+        return error_response(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message, keep_alive);
+    }
+    const std::string type(domain::codec::command_type(parsed->command));
     if (stopping) return error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false);
 
     commands::envelope env{parsed->command_id, parsed->command, claims->actor(), parsed->expected_version,
                            std::string(req["X-Correlation-Id"].substr(0, 128))};
     auto outcome = handler.handle(env);
+    stats.command(type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what), seconds(),
+                  outcome && !outcome->duplicate ? outcome->positions.size() : 0);
     if (!outcome)
         return error_response(status_of(outcome.error().what), error_of(outcome.error().what), outcome.error().code,
                               outcome.error().message, keep_alive);

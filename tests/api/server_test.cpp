@@ -240,6 +240,32 @@ TEST_F(Server, EveryErrorHasItsStatusAndCodeAndAppendsNothing) {
     EXPECT_EQ(log->head_position(), head + 1);
 }
 
+TEST_F(Server, MetricsCountCommandsAndShowProjectionLagWithoutDealerIds) {
+    const auto dealer = token_for(domain::role::dealer, "D-1", "D-1");
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);  // a duplicate
+    ASSERT_EQ(command(cmd("c-2", "PlaceOrder", order_o1), dealer).status, 200);
+    ASSERT_EQ(command(cmd("c-3", "StartProduction", R"({"order_id":"O-1"})"), token_for(domain::role::production, "p")).status, 422);
+    ASSERT_EQ(command("{nope", admin).status, 400);
+    ASSERT_EQ(command(cmd("c-4", "RegisterDealer", dealer_d1), "").status, 401);
+    ASSERT_TRUE(runner->wait_for(log->head_position(), std::chrono::steady_clock::now() + 30s));
+
+    auto m = call(http::verb::get, "/metrics");
+    ASSERT_EQ(m.status, 200);
+    for (const char* line : {R"(dealerline_commands_total{outcome="ok",type="RegisterDealer"} 1)",
+                             R"(dealerline_commands_total{outcome="duplicate",type="RegisterDealer"} 1)",
+                             R"(dealerline_commands_total{outcome="ok",type="PlaceOrder"} 1)",
+                             R"(dealerline_commands_total{outcome="rejected",type="StartProduction"} 1)",
+                             R"(dealerline_commands_total{outcome="bad_request",type="unknown"} 1)",
+                             R"(dealerline_commands_total{outcome="unauthorized",type="unknown"} 1)",
+                             "dealerline_events_appended_total 2", "dealerline_command_duration_seconds_count 6",
+                             "dealerline_log_head_position 2", R"(dealerline_projection_lag_events{projection="portal_orders"} 0)",
+                             R"(dealerline_projection_position{projection="analytics_events"} 2)",
+                             R"(dealerline_projection_failed{projection="portal_orders"} 0)", R"(dealerline_http_requests_total{code="422"} 1)"})
+        EXPECT_NE(m.raw.find(line), std::string::npos) << line << "\n" << m.raw;
+    EXPECT_EQ(m.raw.find("D-1"), std::string::npos) << "no dealer ids in metrics";
+}
+
 TEST_F(Server, AStoppedServerHasAnsweredOnlyWhatIsDurable) {
     ASSERT_EQ(command(cmd("setup-1", "RegisterDealer", dealer_d1), admin).status, 200);
     const auto dealer = token_for(domain::role::dealer, "D-1", "D-1");
