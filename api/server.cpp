@@ -4,6 +4,7 @@
 #include "api/server.hpp"
 
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 
@@ -128,6 +129,49 @@ std::string_view error_of(commands::failure::kind k) {
     return "internal";
 }
 
+// "a=1&b=x%20y" → {a: "1", b: "x y"}; nullopt for malformed percent escapes.
+std::optional<std::map<std::string, std::string>> parse_query(std::string_view q) {
+    auto decode = [](std::string_view in) -> std::optional<std::string> {
+        std::string out;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            if (in[i] == '+') out += ' ';
+            else if (in[i] != '%') out += in[i];
+            else {
+                if (i + 2 >= in.size()) return std::nullopt;  // "%" needs two hex digits
+                const auto hex = [](char c) -> int {
+                    if (c >= '0' && c <= '9') return c - '0';
+                    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+                    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+                    return -1;
+                };
+                const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+                if (h < 0 || l < 0) return std::nullopt;
+                out += static_cast<char>(h * 16 + l);
+                i += 2;
+            }
+        }
+        return out;
+    };
+    std::map<std::string, std::string> out;
+    while (!q.empty()) {
+        const auto amp = q.find('&');
+        const auto part = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        if (part.empty()) continue;
+        const auto eq = part.find('=');
+        auto key = decode(part.substr(0, eq));
+        auto value = decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
+        if (!key || !value) return std::nullopt;
+        out[*key] = *value;
+    }
+    return out;
+}
+
+std::optional<std::uint64_t> unsigned_of(const std::string& text) {
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    return std::stoull(text);
+}
+
 class session;
 
 }  // namespace
@@ -136,13 +180,14 @@ class session;
 // could run them before it goes, and the counters outlive the io_context (declared first), whose
 // destructor destroys the sessions still queued in it.
 struct server::impl {
-    impl(server_options o, storage::event_log& l, commands::handler& h, const projections::runner* r)
-        : options(std::move(o)), log(l), handler(h), runner(r), pool(options.command_threads) {}
+    impl(server_options o, storage::event_log& l, commands::handler& h, const projections::runner* r, projections::queries* q)
+        : options(std::move(o)), log(l), handler(h), runner(r), reads(q), pool(options.command_threads) {}
 
     server_options options;
     storage::event_log& log;
     commands::handler& handler;
     const projections::runner* runner;
+    projections::queries* reads;
     std::atomic<std::size_t> connections{0}, in_flight{0};
     std::atomic<std::size_t> pending{0};  // tasks given to the pool and not finished
     api::metrics stats;
@@ -180,6 +225,8 @@ struct server::impl {
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
     response handle_command(const request& req);
+    response handle_query(const request& req, const std::string& path, const std::string& query);
+    tl::expected<token_claims, response> authenticate(const request& req);
     response readiness(bool keep_alive);
 };
 
@@ -338,6 +385,14 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
         if (!offload([this, s, shared, id, started, what] { s->send(handle_command(*shared), id, started, what); })) shutting_down();
         return;
     }
+    if (reads && (path == "/api/orders" || path.rfind("/api/orders/", 0) == 0)) {
+        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
+        const std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+        auto shared = std::make_shared<request>(std::move(req));
+        if (!offload([this, s, shared, path, query, id, started, what] { s->send(handle_query(*shared, path, query), id, started, what); }))
+            shutting_down();
+        return;
+    }
     answer(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
 }
 
@@ -384,6 +439,91 @@ response server::impl::handle_command(const request& req) {
                          keep_alive);
 }
 
+tl::expected<token_claims, response> server::impl::authenticate(const request& req) {
+    const bool keep_alive = req.keep_alive();
+    const auto auth = req[http::field::authorization];
+    constexpr std::string_view bearer = "Bearer ";
+    if (auth.empty() || auth.size() <= bearer.size() || auth.substr(0, bearer.size()) != bearer)
+        return tl::unexpected(
+            error_response(http::status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>", keep_alive));
+    auto claims = verify_token(options.jwt_secret, auth.substr(bearer.size()), unix_seconds());
+    if (!claims)
+        return tl::unexpected(error_response(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message, keep_alive));
+    return *claims;
+}
+
+// GET /api/orders and /api/orders/{id}: from the read models, dealer-scoped for dealer tokens.
+response server::impl::handle_query(const request& req, const std::string& path, const std::string& query) {
+    const bool keep_alive = req.keep_alive();
+    auto who = authenticate(req);
+    if (!who) return std::move(who.error());
+    auto bad = [&](const std::string& message) {
+        return error_response(http::status::bad_request, "bad_request", "bad_request", message, keep_alive);
+    };
+    const auto params = parse_query(query);
+    if (!params) return bad("the query string is malformed");
+    for (const auto& [key, _] : *params)
+        if (key != "status" && key != "dealer_id" && key != "limit" && key != "cursor" && key != "min_position")
+            return bad("unknown parameter " + key);
+    auto param = [&](const char* key) -> std::optional<std::string> {
+        auto it = params->find(key);
+        return it == params->end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    // The dealer id of a dealer token is the only one it may see.
+    std::optional<std::string> scope = param("dealer_id");
+    if (who->role == domain::role::dealer) {
+        if (scope && *scope != who->dealer_id)
+            return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own orders", keep_alive);
+        scope = who->dealer_id;
+    }
+    // Read your own writes: wait (bounded) for the read models to reach min_position.
+    if (auto min = param("min_position")) {
+        const auto wanted = unsigned_of(*min);
+        if (!wanted) return bad("min_position: expected a non-negative integer");
+        if (runner) (void)runner->wait_for(*wanted, steady::now() + std::chrono::seconds(5));
+    }
+    auto at = reads->position("portal_orders");
+    if (!at) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", at.error().message, keep_alive);
+    auto with_position = [&](response res) {
+        res.set("X-Projection-Position", std::to_string(*at));
+        return res;
+    };
+    auto body = [&](std::string json_text) {
+        response res{http::status::ok, 11};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        res.keep_alive(keep_alive);
+        res.body() = std::move(json_text);
+        res.prepare_payload();
+        return with_position(std::move(res));
+    };
+    if (path == "/api/orders") {
+        projections::order_page_request page;
+        page.dealer_id = scope;
+        page.status = param("status");
+        if (page.status && page.status->size() > 32) return bad("status: unknown status");
+        if (auto limit = param("limit")) {
+            const auto n = unsigned_of(*limit);
+            if (!n || *n < 1 || *n > 200) return bad("limit: expected an integer from 1 to 200");
+            page.limit = static_cast<std::size_t>(*n);
+        }
+        if (auto cursor = param("cursor")) {
+            page.cursor = unsigned_of(*cursor);
+            if (!page.cursor) return bad("cursor: expected the next_cursor of a previous page");
+        }
+        auto list = reads->orders(page);
+        if (!list) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", list.error().message, keep_alive);
+        return body(std::move(*list));
+    }
+    const std::string order_id = path.substr(std::string_view("/api/orders/").size());
+    if (order_id.empty() || order_id.size() > 64 || order_id.find('/') != std::string::npos) return bad("expected /api/orders/{order_id}");
+    auto one = reads->order(order_id, scope);
+    if (!one) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", one.error().message, keep_alive);
+    // Another dealer's order looks exactly like one that does not exist.
+    if (!*one) return with_position(error_response(http::status::not_found, "not_found", "not_found", "order " + order_id + " does not exist", keep_alive));
+    return body(std::move(**one));
+}
+
 response server::impl::readiness(bool keep_alive) {
     const auto head = log.head_position();
     json::object body{{"log", json::object{{"open", true}, {"head", head}}}};
@@ -411,8 +551,9 @@ response server::impl::readiness(bool keep_alive) {
     return json_response(ready ? http::status::ok : http::status::service_unavailable, body, keep_alive);
 }
 
-server::server(server_options options, storage::event_log& log, commands::handler& handler, const projections::runner* runner)
-    : impl_(std::make_unique<impl>(std::move(options), log, handler, runner)) {}
+server::server(server_options options, storage::event_log& log, commands::handler& handler, const projections::runner* runner,
+               projections::queries* queries)
+    : impl_(std::make_unique<impl>(std::move(options), log, handler, runner, queries)) {}
 
 server::~server() { stop(); }
 

@@ -10,6 +10,7 @@
 
 #include "commands/handler.hpp"
 #include "projections/projections.hpp"
+#include "projections/queries.hpp"
 #include "storage/event_log.hpp"
 
 namespace dealerline::api {
@@ -32,8 +33,8 @@ struct server_options {
 
 class server {
 public:
-    // `runner` may be null (no read models in this process).
-    server(server_options, storage::event_log&, commands::handler&, const projections::runner*);
+    // `runner` and `queries` may be null (no read models in this process: no queries then).
+    server(server_options, storage::event_log&, commands::handler&, const projections::runner*, projections::queries* = nullptr);
     ~server();  // stops
     server(const server&) = delete;
     server& operator=(const server&) = delete;

@@ -13,6 +13,7 @@
 #include "api/server.hpp"
 #include "commands/handler.hpp"
 #include "projections/projections.hpp"
+#include "projections/queries.hpp"
 #include "storage/event_log.hpp"
 #include "storage/event_source.hpp"
 #include "tools/cli.hpp"
@@ -76,7 +77,8 @@ int run_serve(serve_options o) {
     storage::local_event_source source(**log);
     projections::runner runner(o.postgres, source);
     runner.start();
-    api::server server(options, **log, handler, &runner);
+    projections::queries reads(o.postgres);
+    api::server server(options, **log, handler, &runner, &reads);
     try {
         server.start();
     } catch (const std::exception& e) {

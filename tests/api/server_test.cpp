@@ -34,6 +34,7 @@ struct reply {
     int status = 0;
     json::value body;
     std::string raw;
+    std::string projection_position;  // X-Projection-Position
 };
 
 // A JSON value as text, strings without quotes: easy to compare and to print.
@@ -62,7 +63,8 @@ protected:
         options.jwt_secret = secret;
         options.postgres = db.conninfo();
         options.io_threads = 2;
-        server = std::make_unique<api::server>(options, *log, *handler, runner.get());
+        reads = std::make_unique<projections::queries>(db.conninfo(), 2);
+        server = std::make_unique<api::server>(options, *log, *handler, runner.get(), reads.get());
         server->start();
     }
     void TearDown() override {
@@ -90,6 +92,7 @@ protected:
         if (ec) return r;
         r.status = static_cast<int>(parser.get().result_int());
         r.raw = parser.get().body();
+        r.projection_position = std::string(parser.get()["X-Projection-Position"]);
         boost::system::error_code json_ec;
         r.body = json::parse(r.raw, json_ec);
         return r;
@@ -105,6 +108,7 @@ protected:
     std::unique_ptr<commands::handler> handler;
     std::unique_ptr<storage::local_event_source> source;
     std::unique_ptr<projections::runner> runner;
+    std::unique_ptr<projections::queries> reads;
     std::unique_ptr<api::server> server;
     const std::string admin = token_for(domain::role::admin, "admin-1");
 };
@@ -238,6 +242,69 @@ TEST_F(Server, EveryErrorHasItsStatusAndCodeAndAppendsNothing) {
     auto ok = command(cmd("e-13", "AcceptOrder", R"({"order_id":"O-1"})", R"(,"expected_version":1)"), engineer);
     EXPECT_EQ(ok.status, 200) << ok.raw;
     EXPECT_EQ(log->head_position(), head + 1);
+}
+
+std::string ids_of(const reply& r) {
+    std::string out;
+    for (const auto& o : r.body.at("orders").as_array()) out += (out.empty() ? "" : ",") + text(o.at("order_id"));
+    return out;
+}
+
+TEST_F(Server, OrdersComeFromTheReadModelsDealerScopedAndPaged) {
+    ASSERT_EQ(command(cmd("s-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("s-2", "RegisterDealer", R"({"dealer_id":"D-2","name":"Drzwi","currency":"EUR","payment_terms_days":30,"credit_limit":0})"),
+                      admin)
+                  .status,
+              200);
+    const auto d1 = token_for(domain::role::dealer, "D-1", "D-1"), d2 = token_for(domain::role::dealer, "D-2", "D-2");
+    const auto staff = token_for(domain::role::engineer, "eng-7");
+    auto place = [&](const std::string& order, const std::string& dealer, const std::string& token) {
+        return command(cmd("place-" + order, "PlaceOrder",
+                           R"({"order_id":")" + order + R"(","dealer_id":")" + dealer +
+                               R"(","currency":"EUR","lines":[{"sku":"WIN-1","description":"Window","quantity":2,"unit_price":18900}]})"),
+                       token);
+    };
+    for (const char* o : {"O-1", "O-2", "O-3"}) ASSERT_EQ(place(o, "D-1", d1).status, 200);
+    auto last = place("O-9", "D-2", d2);
+    ASSERT_EQ(last.status, 200);
+    const auto written = text(last.body.at("positions").at(0));
+
+    // Read your own writes: wait for the read models to reach the command's position.
+    auto mine = call(http::verb::get, "/api/orders?min_position=" + written, "", d1);
+    ASSERT_EQ(mine.status, 200) << mine.raw;
+    EXPECT_GE(std::stoull(mine.projection_position), std::stoull(written));
+    EXPECT_EQ(ids_of(mine), "O-3,O-2,O-1");
+    EXPECT_EQ(text(mine.body.at("orders").at(0).at("status")), "placed");
+    EXPECT_EQ(text(mine.body.at("next_cursor")), "null");
+
+    EXPECT_EQ(call(http::verb::get, "/api/orders?dealer_id=D-2", "", d1).status, 403) << "another dealer's list";
+    EXPECT_EQ(ids_of(call(http::verb::get, "/api/orders?dealer_id=D-2", "", staff)), "O-9");
+    EXPECT_EQ(ids_of(call(http::verb::get, "/api/orders", "", staff)), "O-9,O-3,O-2,O-1");
+    EXPECT_EQ(ids_of(call(http::verb::get, "/api/orders?status=accepted", "", staff)), "");
+
+    auto first = call(http::verb::get, "/api/orders?limit=2", "", d1);
+    EXPECT_EQ(ids_of(first), "O-3,O-2");
+    const auto cursor = text(first.body.at("next_cursor"));
+    auto second = call(http::verb::get, "/api/orders?limit=2&cursor=" + cursor, "", d1);
+    EXPECT_EQ(ids_of(second), "O-1");
+    EXPECT_EQ(text(second.body.at("next_cursor")), "null");
+
+    auto detail = call(http::verb::get, "/api/orders/O-1", "", d1);
+    ASSERT_EQ(detail.status, 200) << detail.raw;
+    EXPECT_EQ(text(detail.body.at("total")), "37800");
+    EXPECT_EQ(detail.body.at("lines").as_array().size(), 1u);
+    EXPECT_EQ(text(detail.body.at("timeline").at(0).at("event")), "OrderPlaced");
+    EXPECT_EQ(text(detail.body.at("timeline").at(0).at("actor")), "dealer:D-1");
+    auto theirs = call(http::verb::get, "/api/orders/O-9", "", d1);
+    EXPECT_EQ(theirs.status, 404) << "another dealer's order looks like none";
+    EXPECT_EQ(text(theirs.body.at("code")), "not_found");
+    EXPECT_EQ(call(http::verb::get, "/api/orders/O-9", "", staff).status, 200);
+
+    EXPECT_EQ(call(http::verb::get, "/api/orders").status, 401);
+    EXPECT_EQ(call(http::verb::get, "/api/orders?limit=0", "", d1).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/orders?limit=abc", "", d1).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/orders?colour=red", "", d1).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/orders?cursor=%zz", "", d1).status, 400);
 }
 
 TEST_F(Server, MetricsCountCommandsAndShowProjectionLagWithoutDealerIds) {

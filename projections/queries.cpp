@@ -1,0 +1,138 @@
+// PostgreSQL builds the JSON (row_to_json / json_agg): one round trip per answer, and the API
+// passes the text through.
+#include "projections/queries.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "projections/detail/projector.hpp"
+#include "projections/detail/sql.hpp"
+
+namespace dealerline::projections {
+
+struct queries::impl {
+    impl(std::string c, std::size_t n) : conninfo(std::move(c)), size(std::max<std::size_t>(1, n)) {}
+    std::string conninfo;
+    std::size_t size;
+    std::mutex m;
+    std::condition_variable freed;
+    std::vector<std::unique_ptr<pqxx::connection>> idle;
+    std::size_t out = 0;
+
+    // A connection for one query; back to the pool unless it broke.
+    class lease {
+    public:
+        lease(impl& pool, std::unique_ptr<pqxx::connection> c) : pool_(pool), c_(std::move(c)) {}
+        ~lease() {
+            std::lock_guard lock(pool_.m);
+            if (c_ && c_->is_open()) pool_.idle.push_back(std::move(c_));
+            --pool_.out;
+            pool_.freed.notify_one();
+        }
+        pqxx::connection& operator*() { return *c_; }
+        void broken() { c_.reset(); }
+
+    private:
+        impl& pool_;
+        std::unique_ptr<pqxx::connection> c_;
+    };
+
+    lease acquire() {
+        std::unique_lock lock(m);
+        freed.wait(lock, [&] { return !idle.empty() || out < size; });
+        ++out;
+        if (!idle.empty()) {
+            auto c = std::move(idle.back());
+            idle.pop_back();
+            return lease(*this, std::move(c));
+        }
+        lock.unlock();
+        try {
+            return lease(*this, connect(conninfo, "dealerline-queries"));
+        } catch (...) {
+            std::lock_guard relock(m);
+            --out;
+            freed.notify_one();
+            throw;
+        }
+    }
+
+    // Runs `sql` and returns the first column of each row.
+    result<std::vector<std::string>> run(const std::string& sql) {
+        try {
+            auto c = acquire();
+            try {
+                pqxx::read_transaction tx(*c);
+                std::vector<std::string> out_rows;
+                for (const auto& row : tx.exec(sql)) out_rows.push_back(row[0].is_null() ? "" : row[0].as<std::string>());
+                return out_rows;
+            } catch (const pqxx::broken_connection&) {
+                c.broken();
+                throw;
+            }
+        } catch (const std::exception& e) {
+            return tl::unexpected(error{std::string("read models unavailable: ") + e.what()});
+        }
+    }
+};
+
+queries::queries(std::string conninfo, std::size_t connections)
+    : impl_(std::make_unique<impl>(std::move(conninfo), connections)) {}
+
+queries::~queries() = default;
+
+result<std::string> queries::orders(const order_page_request& r) {
+    const std::size_t limit = std::clamp<std::size_t>(r.limit, 1, 200);
+    std::string where = "true";
+    if (r.dealer_id) {
+        where += " AND dealer_id = ";
+        sql::literal(where, *r.dealer_id);
+    }
+    if (r.status) {
+        where += " AND status = ";
+        sql::literal(where, *r.status);
+    }
+    if (r.cursor) where += " AND placed_position < " + std::to_string(*r.cursor);
+    // One more than asked: whether there is a next page. Each row: "<placed_position> <json>".
+    auto rows = impl_->run("SELECT placed_position::text || ' ' || row_to_json(o)::text FROM (SELECT * FROM portal.orders WHERE " +
+                           where + " ORDER BY placed_position DESC LIMIT " + std::to_string(limit + 1) + ") o");
+    if (!rows) return tl::unexpected(rows.error());
+    std::string out = "{\"orders\":[", next = "null";
+    for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
+        const auto& row = (*rows)[i];
+        const auto space = row.find(' ');
+        if (i) out += ',';
+        out.append(row, space + 1);
+        if (i + 1 == limit && rows->size() > limit) next = row.substr(0, space);
+    }
+    out += "],\"next_cursor\":" + next + "}";
+    return out;
+}
+
+result<std::optional<std::string>> queries::order(const std::string& order_id, const std::optional<std::string>& dealer_id) {
+    std::string where = "o.order_id = ";
+    sql::literal(where, order_id);
+    if (dealer_id) {
+        where += " AND o.dealer_id = ";
+        sql::literal(where, *dealer_id);
+    }
+    auto rows = impl_->run(
+        "SELECT (to_jsonb(o) || jsonb_build_object("
+        "'lines', (SELECT coalesce(jsonb_agg(l ORDER BY l.line_no), '[]') FROM portal.order_lines l WHERE l.order_id = o.order_id),"
+        "'timeline', (SELECT coalesce(jsonb_agg(t ORDER BY t.step), '[]') FROM portal.order_timeline t WHERE t.order_id = o.order_id)"
+        "))::text FROM portal.orders o WHERE " + where);
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->empty()) return std::optional<std::string>{};
+    return std::optional<std::string>{rows->front()};
+}
+
+result<std::uint64_t> queries::position(const std::string& projection) {
+    std::string sql = "SELECT position FROM dealerline.projection_checkpoints WHERE projection = ";
+    sql::literal(sql, projection);
+    auto rows = impl_->run(sql);
+    if (!rows) return tl::unexpected(rows.error());
+    return rows->empty() || rows->front().empty() ? 0 : std::stoull(rows->front());
+}
+
+}  // namespace dealerline::projections

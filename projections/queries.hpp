@@ -1,0 +1,42 @@
+// Read-model queries for the API (API.md "Queries"), answered as JSON text so that the API never
+// sees libpqxx. A small pool of connections serves concurrent requests.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "projections/projections.hpp"
+
+namespace dealerline::projections {
+
+struct order_page_request {
+    std::optional<std::string> dealer_id;  // set from the token for dealers, never from their request
+    std::optional<std::string> status;
+    std::size_t limit = 50;                // 1..200
+    std::optional<std::uint64_t> cursor;   // the next_cursor of the previous page
+};
+
+class queries {
+public:
+    explicit queries(std::string conninfo, std::size_t connections = 4);
+    ~queries();
+    queries(const queries&) = delete;
+    queries& operator=(const queries&) = delete;
+
+    // {"orders":[…], "next_cursor": n|null}: newest first (by the position of OrderPlaced).
+    [[nodiscard]] result<std::string> orders(const order_page_request&);
+    // The order with "lines" and "timeline", or nullopt when there is none visible to
+    // `dealer_id` (a dealer asking for another dealer's order gets the same "no such order").
+    [[nodiscard]] result<std::optional<std::string>> order(const std::string& order_id,
+                                                           const std::optional<std::string>& dealer_id);
+    // The checkpoint of the projection behind these answers (X-Projection-Position).
+    [[nodiscard]] result<std::uint64_t> position(const std::string& projection);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace dealerline::projections
