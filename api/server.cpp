@@ -400,16 +400,10 @@ response server::impl::handle_command(const request& req) {
     const auto started = steady::now();
     auto seconds = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
     const bool keep_alive = req.keep_alive();
-    const auto auth = req[http::field::authorization];
-    constexpr std::string_view bearer = "Bearer ";
-    if (auth.empty() || auth.size() <= bearer.size() || auth.substr(0, bearer.size()) != bearer) {
-        stats.command("unknown", "unauthorized", seconds(), 0);
-        return error_response(http::status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>", keep_alive);
-    }
-    auto claims = verify_token(options.jwt_secret, auth.substr(bearer.size()), unix_seconds());
+    auto claims = authenticate(req);
     if (!claims) {
         stats.command("unknown", "unauthorized", seconds(), 0);
-        return error_response(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message, keep_alive);
+        return std::move(claims.error());
     }
     auto parsed = parse_command_request(req.body(), options.max_json_depth);
     if (!parsed) {
