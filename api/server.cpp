@@ -302,6 +302,9 @@ private:
         spdlog::info("request {} {} {} {} {:.1f} ms", id, peer_.address().to_string(), what, res.result_int(),
                      std::chrono::duration<double, std::milli>(steady::now() - started).count());
         auto held = std::make_shared<response>(std::move(res));
+        // A fresh deadline for the answer: the request's may have run out while a command
+        // waited on the pool, and a client that does not read must not hold us forever.
+        stream_.expires_after(app_->options.request_timeout);
         http::async_write(stream_, *held, [self = shared_from_this(), held](beast::error_code ec, std::size_t) {
             self->on_write(ec, held->keep_alive());
         });
