@@ -16,8 +16,6 @@ using namespace domain;
 using sql::timestamp;
 using opt_time = std::optional<timestamp>;
 
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
 struct event_row {
     std::int64_t position = 0;
     std::string stream, category;
@@ -114,28 +112,19 @@ public:
     std::string_view schema() const override { return "analytics"; }
     std::vector<table> tables() const override { return {{"order_facts", true}, {"daily_orders", true}}; }
 
-    struct held_rows final : state {
-        held_rows(const std::string& schema, std::size_t max_rows) : facts(schema + ".order_facts", max_rows) {}
-        void flush(pqxx::transaction_base& tx) override { facts.flush(tx); }
-        sql::row_set<order_fact_row> facts;
-    };
     std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_rows>(schema, max_rows);
+        return std::make_unique<held_table<order_fact_row>>(schema + ".order_facts", max_rows);
     }
 
     void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
                state* deferred) const override {
-        held_rows per_batch(schema, 0);
-        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
-        auto& facts = held.facts.rows;
-        std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
-        for (const auto& e : events) {
-            if (category_of(e.stream) != order_aggregate::category) continue;
-            auto ev = decode_or_poison<order_aggregate>(e);
-            if (!std::holds_alternative<order_placed>(ev)) facts.want(order_id_of(ev));
-            mine.emplace_back(&e, std::move(ev));
-        }
+        held_table<order_fact_row> per_batch(schema + ".order_facts", 0);
+        auto& held = held_or(deferred, per_batch);
+        auto& facts = held.rows.rows;
+        const auto mine = events_of<order_aggregate>(events);
         if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            if (!std::holds_alternative<order_placed>(ev)) facts.want(id_of(ev));
         facts.load(tx);
         std::map<std::pair<std::string, std::string>, daily_order_row> daily;  // (day, dealer)
         for (const auto& [e, ev] : mine) {
@@ -152,8 +141,8 @@ public:
                 fresh.placed_at = at;
                 row = &facts.create(p->order_id, std::move(fresh));
             } else {
-                row = facts.find(order_id_of(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for order " + order_id_of(ev) + " before OrderPlaced");
+                row = facts.find(id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for order " + id_of(ev) + " before OrderPlaced");
             }
             // The day's counters of the order's dealer, created only for the events that count.
             auto daily_row = [&, row]() -> daily_order_row& {
@@ -212,7 +201,7 @@ public:
             row->last_position = i64(e->position);
         }
         std::string statements;
-        held.facts.batch_done(tx);
+        held.rows.batch_done(tx);
         std::vector<daily_order_row> rows;
         rows.reserve(daily.size());
         for (auto& [_, r] : daily) rows.push_back(std::move(r));
@@ -225,10 +214,6 @@ public:
         tx.exec(statements);
     }
 
-private:
-    static const std::string& order_id_of(const order_event& ev) {
-        return std::visit([](const auto& x) -> const std::string& { return x.order_id; }, ev);
-    }
 };
 
 // ─── analytics_claims ────────────────────────────────────────────────────────────────────────
@@ -239,28 +224,19 @@ public:
     std::string_view schema() const override { return "analytics"; }
     std::vector<table> tables() const override { return {{"claim_facts", true}, {"claims_monthly", true}}; }
 
-    struct held_rows final : state {
-        held_rows(const std::string& schema, std::size_t max_rows) : facts(schema + ".claim_facts", max_rows) {}
-        void flush(pqxx::transaction_base& tx) override { facts.flush(tx); }
-        sql::row_set<claim_fact_row> facts;
-    };
     std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_rows>(schema, max_rows);
+        return std::make_unique<held_table<claim_fact_row>>(schema + ".claim_facts", max_rows);
     }
 
     void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
                state* deferred) const override {
-        held_rows per_batch(schema, 0);
-        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
-        auto& facts = held.facts.rows;
-        std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
-        for (const auto& e : events) {
-            if (category_of(e.stream) != claim_aggregate::category) continue;
-            auto ev = decode_or_poison<claim_aggregate>(e);
-            if (!std::holds_alternative<claim_filed>(ev)) facts.want(claim_id_of(ev));
-            mine.emplace_back(&e, std::move(ev));
-        }
+        held_table<claim_fact_row> per_batch(schema + ".claim_facts", 0);
+        auto& held = held_or(deferred, per_batch);
+        auto& facts = held.rows.rows;
+        const auto mine = events_of<claim_aggregate>(events);
         if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            if (!std::holds_alternative<claim_filed>(ev)) facts.want(id_of(ev));
         facts.load(tx);
         std::map<std::pair<std::string, std::string>, claims_monthly_row> monthly;  // (month, kind)
         for (const auto& [e, ev] : mine) {
@@ -275,8 +251,8 @@ public:
                 fresh.filed_at = at;
                 row = &facts.create(f->claim_id, std::move(fresh));
             } else {
-                row = facts.find(claim_id_of(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for claim " + claim_id_of(ev) + " before ClaimFiled");
+                row = facts.find(id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for claim " + id_of(ev) + " before ClaimFiled");
             }
             auto month = sql::month_of(e->recorded_at_us);
             auto& m = monthly[{month.text, row->kind}];
@@ -319,7 +295,7 @@ public:
             row->last_position = i64(e->position);
         }
         std::string statements;
-        held.facts.batch_done(tx);
+        held.rows.batch_done(tx);
         std::vector<claims_monthly_row> rows;
         rows.reserve(monthly.size());
         for (auto& [_, r] : monthly) rows.push_back(std::move(r));
@@ -331,10 +307,6 @@ public:
         tx.exec(statements);
     }
 
-private:
-    static const std::string& claim_id_of(const claim_event& ev) {
-        return std::visit([](const auto& x) -> const std::string& { return x.claim_id; }, ev);
-    }
 };
 
 }  // namespace

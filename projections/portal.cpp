@@ -87,8 +87,6 @@ struct claim_message_row {
 };
 BOOST_DESCRIBE_STRUCT(claim_message_row, (), (claim_id, seq, position, at, author, kind, text))
 
-std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
-
 // ─── portal_dealers ──────────────────────────────────────────────────────────────────────────
 
 class dealers_projector final : public projector {
@@ -97,28 +95,19 @@ public:
     std::string_view schema() const override { return "portal"; }
     std::vector<table> tables() const override { return {{"dealers", true}}; }
 
-    struct held_rows final : state {
-        held_rows(const std::string& schema, std::size_t max_rows) : dealers(schema + ".dealers", max_rows) {}
-        void flush(pqxx::transaction_base& tx) override { dealers.flush(tx); }
-        sql::row_set<dealer_row> dealers;
-    };
     std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_rows>(schema, max_rows);
+        return std::make_unique<held_table<dealer_row>>(schema + ".dealers", max_rows);
     }
 
     void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
                state* deferred) const override {
-        held_rows per_batch(schema, 0);
-        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
-        auto& dealers = held.dealers.rows;
-        std::vector<std::pair<const storage::recorded_event*, dealer_event>> mine;
-        for (const auto& e : events) {
-            if (category_of(e.stream) != dealer_aggregate::category) continue;
-            auto ev = decode_or_poison<dealer_aggregate>(e);
-            dealers.want(dealer_id_of(ev));
-            mine.emplace_back(&e, std::move(ev));
-        }
+        held_table<dealer_row> per_batch(schema + ".dealers", 0);
+        auto& held = held_or(deferred, per_batch);
+        auto& dealers = held.rows.rows;
+        const auto mine = events_of<dealer_aggregate>(events);
         if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            dealers.want(id_of(ev));
         dealers.load(tx);
         for (const auto& [e, ev] : mine) {
             const timestamp at{e->recorded_at_us};
@@ -128,8 +117,8 @@ public:
                                                         i64(e->position)});
                 continue;
             }
-            dealer_row* row = dealers.find(dealer_id_of(ev));
-            if (!row) throw sql::poison(e->position, e->type + " for dealer " + dealer_id_of(ev) + " before DealerRegistered");
+            dealer_row* row = dealers.find(id_of(ev));
+            if (!row) throw sql::poison(e->position, e->type + " for dealer " + id_of(ev) + " before DealerRegistered");
             std::visit(overloaded{
                            [](const dealer_registered&) {},
                            [&](const dealer_terms_updated& x) {
@@ -143,13 +132,9 @@ public:
             row->version = i64(e->version);
             row->last_position = i64(e->position);
         }
-        held.dealers.batch_done(tx);
+        held.rows.batch_done(tx);
     }
 
-private:
-    static const std::string& dealer_id_of(const dealer_event& ev) {
-        return std::visit([](const auto& x) -> const std::string& { return x.dealer_id; }, ev);
-    }
 };
 
 // ─── portal_orders ───────────────────────────────────────────────────────────────────────────
@@ -200,28 +185,19 @@ public:
     std::string_view schema() const override { return "portal"; }
     std::vector<table> tables() const override { return {{"orders", true}, {"order_lines", false}, {"order_timeline", false}}; }
 
-    struct held_rows final : state {
-        held_rows(const std::string& schema, std::size_t max_rows) : orders(schema + ".orders", max_rows) {}
-        void flush(pqxx::transaction_base& tx) override { orders.flush(tx); }
-        sql::row_set<order_row> orders;
-    };
     std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_rows>(schema, max_rows);
+        return std::make_unique<held_table<order_row>>(schema + ".orders", max_rows);
     }
 
     void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
                state* deferred) const override {
-        held_rows per_batch(schema, 0);
-        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
-        auto& orders = held.orders.rows;
-        std::vector<std::pair<const storage::recorded_event*, order_event>> mine;
-        for (const auto& e : events) {
-            if (category_of(e.stream) != order_aggregate::category) continue;
-            auto ev = decode_or_poison<order_aggregate>(e);
-            if (!std::holds_alternative<order_placed>(ev)) orders.want(order_id_of(ev));
-            mine.emplace_back(&e, std::move(ev));
-        }
+        held_table<order_row> per_batch(schema + ".orders", 0);
+        auto& held = held_or(deferred, per_batch);
+        auto& orders = held.rows.rows;
+        const auto mine = events_of<order_aggregate>(events);
         if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            if (!std::holds_alternative<order_placed>(ev)) orders.want(id_of(ev));
         orders.load(tx);
         std::vector<order_line_row> lines;
         std::vector<timeline_row> timeline;
@@ -245,8 +221,8 @@ public:
                 for (const auto& l : p->lines)
                     lines.push_back({p->order_id, ++n, l.sku, l.description, l.quantity, l.unit_price, l.quantity * l.unit_price});
             } else {
-                row = orders.find(order_id_of(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for order " + order_id_of(ev) + " before OrderPlaced");
+                row = orders.find(id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for order " + id_of(ev) + " before OrderPlaced");
             }
             std::visit(overloaded{
                            [&](const order_placed&) { row->status = "placed"; },
@@ -299,15 +275,11 @@ public:
             timeline.push_back({row->order_id, i64(e->version), i64(e->position), at, e->type, row->status, e->actor,
                                 sql::json{details_of(ev)}});
         }
-        held.orders.batch_done(tx);
+        held.rows.batch_done(tx);
         sql::copy_rows<order_line_row>(tx, schema + ".order_lines", lines);
         sql::copy_rows<timeline_row>(tx, schema + ".order_timeline", timeline);
     }
 
-private:
-    static const std::string& order_id_of(const order_event& ev) {
-        return std::visit([](const auto& x) -> const std::string& { return x.order_id; }, ev);
-    }
 };
 
 // ─── portal_claims ───────────────────────────────────────────────────────────────────────────
@@ -318,34 +290,25 @@ public:
     std::string_view schema() const override { return "portal"; }
     std::vector<table> tables() const override { return {{"claims", true}, {"claim_messages", false}}; }
 
-    struct held_rows final : state {
-        held_rows(const std::string& schema, std::size_t max_rows) : claims(schema + ".claims", max_rows) {}
-        void flush(pqxx::transaction_base& tx) override { claims.flush(tx); }
-        sql::row_set<claim_row> claims;
-    };
     std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_rows>(schema, max_rows);
+        return std::make_unique<held_table<claim_row>>(schema + ".claims", max_rows);
     }
 
     void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
                state* deferred) const override {
-        held_rows per_batch(schema, 0);
-        auto& held = deferred ? static_cast<held_rows&>(*deferred) : per_batch;
-        auto& claims = held.claims.rows;
-        std::vector<std::pair<const storage::recorded_event*, claim_event>> mine;
-        for (const auto& e : events) {
-            if (category_of(e.stream) != claim_aggregate::category) continue;
-            auto ev = decode_or_poison<claim_aggregate>(e);
-            if (!std::holds_alternative<claim_filed>(ev)) claims.want(claim_id_of(ev));
-            mine.emplace_back(&e, std::move(ev));
-        }
+        held_table<claim_row> per_batch(schema + ".claims", 0);
+        auto& held = held_or(deferred, per_batch);
+        auto& claims = held.rows.rows;
+        const auto mine = events_of<claim_aggregate>(events);
         if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            if (!std::holds_alternative<claim_filed>(ev)) claims.want(id_of(ev));
         claims.load(tx);
         std::vector<claim_message_row> messages;
         for (const auto& [e, ev] : mine) {
             const timestamp at{e->recorded_at_us};
             auto message = [&](std::string kind, std::string text) {
-                messages.push_back({claim_id_of(ev), i64(e->version), i64(e->position), at, e->actor, std::move(kind),
+                messages.push_back({id_of(ev), i64(e->version), i64(e->position), at, e->actor, std::move(kind),
                                     std::move(text)});
             };
             claim_row* row = nullptr;
@@ -360,8 +323,8 @@ public:
                 fresh.filed_position = i64(e->position);
                 row = &claims.create(f->claim_id, std::move(fresh));
             } else {
-                row = claims.find(claim_id_of(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for claim " + claim_id_of(ev) + " before ClaimFiled");
+                row = claims.find(id_of(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for claim " + id_of(ev) + " before ClaimFiled");
             }
             std::visit(overloaded{
                            [&](const claim_filed& x) {
@@ -399,14 +362,10 @@ public:
             row->last_position = i64(e->position);
             row->updated_at = at;
         }
-        held.claims.batch_done(tx);
+        held.rows.batch_done(tx);
         sql::copy_rows<claim_message_row>(tx, schema + ".claim_messages", messages);
     }
 
-private:
-    static const std::string& claim_id_of(const claim_event& ev) {
-        return std::visit([](const auto& x) -> const std::string& { return x.claim_id; }, ev);
-    }
 };
 
 }  // namespace

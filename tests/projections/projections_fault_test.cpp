@@ -66,7 +66,8 @@ TEST(ProjectionsFault, KilledProjectorsResumeAndApplyEveryEventExactlyOnce) {
     for (int round = 0; round < 12; ++round) {
         const auto before = total();
         const pid_t child = start_projector(dir.path() / "log", db.conninfo());
-        // Once it is applying, let it run a random little while, then kill it mid-flight.
+        // Once it is applying, let it run a random little while, then kill it mid-flight (this
+        // sleep picks the kill point; it waits for nothing).
         ASSERT_TRUE(eventually([&] { return total() > before; })) << "round " << round;
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 40));
         const bool behind = total() < log->head_position() * projections::names().size();

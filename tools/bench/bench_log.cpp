@@ -18,7 +18,7 @@
 
 #include <CLI/CLI.hpp>
 // Raw RocksDB is the baseline this benchmark measures against, hence the include outside storage/.
-#include <rocksdb/db.h>
+#include <rocksdb/db.h>  // the raw RocksDB this benchmark compares against: on purpose, outside storage/
 
 #include "storage/event_log.hpp"
 

@@ -22,7 +22,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <pqxx/pqxx>
+#include <pqxx/pqxx>  // the raw COPY this benchmark compares against: libpqxx on purpose, outside projections/
 
 #include "domain/codec.hpp"
 #include "domain/stream_name.hpp"
