@@ -53,6 +53,31 @@ struct metrics::impl {
                                                         .Name("dealerline_projection_failed")
                                                         .Help("1 while a poison event stops the projection")
                                                         .Register(registry);
+    prometheus::Gauge& live_open = prometheus::BuildGauge()
+                                       .Name("dealerline_websocket_connections")
+                                       .Help("Open live-feed websockets")
+                                       .Register(registry)
+                                       .Add({});
+    prometheus::Counter& live_messages = prometheus::BuildCounter()
+                                             .Name("dealerline_websocket_messages_sent_total")
+                                             .Help("Messages written to live-feed websockets")
+                                             .Register(registry)
+                                             .Add({});
+    prometheus::Counter& live_bytes = prometheus::BuildCounter()
+                                          .Name("dealerline_websocket_bytes_sent_total")
+                                          .Help("Payload bytes written to live-feed websockets")
+                                          .Register(registry)
+                                          .Add({});
+    prometheus::Counter& live_slow = prometheus::BuildCounter()
+                                         .Name("dealerline_websocket_slow_clients_dropped_total")
+                                         .Help("Websockets closed because their send queue was full")
+                                         .Register(registry)
+                                         .Add({});
+    prometheus::Counter& limited = prometheus::BuildCounter()
+                                       .Name("dealerline_rate_limited_total")
+                                       .Help("Requests and socket commands refused by the per-token rate limit")
+                                       .Register(registry)
+                                       .Add({});
     std::mutex render_m;
 };
 
@@ -68,6 +93,17 @@ void metrics::command(std::string_view type, std::string_view outcome, double se
 void metrics::request(unsigned status) { impl_->requests.Add({{"code", std::to_string(status)}}).Increment(); }
 
 void metrics::connections(std::size_t open) { impl_->open.Set(static_cast<double>(open)); }
+
+void metrics::live_connections(std::size_t open) { impl_->live_open.Set(static_cast<double>(open)); }
+
+void metrics::live_sent(std::size_t bytes) {
+    impl_->live_messages.Increment();
+    impl_->live_bytes.Increment(static_cast<double>(bytes));
+}
+
+void metrics::live_dropped_slow() { impl_->live_slow.Increment(); }
+
+void metrics::rate_limited() { impl_->limited.Increment(); }
 
 std::string metrics::render(std::uint64_t head, const std::vector<projections::status>& statuses) {
     std::lock_guard lock(impl_->render_m);

@@ -26,6 +26,11 @@ public:
     void command(std::string_view type, std::string_view outcome, double seconds, std::size_t events);
     void request(unsigned status);
     void connections(std::size_t open);
+    // The live feed: open websockets, messages and bytes sent, slow clients closed.
+    void live_connections(std::size_t open);
+    void live_sent(std::size_t bytes);
+    void live_dropped_slow();
+    void rate_limited();
 
     // The text exposition, with the log's head and the projections as they are now.
     [[nodiscard]] std::string render(std::uint64_t head, const std::vector<projections::status>&);

@@ -1,12 +1,17 @@
-// The HTTP server: Beast over Asio, a few io threads, one strand per connection. A command
-// waits for its fsync on a separate pool so the io threads keep reading and writing; the
-// response goes back through the connection's strand.
+// The server: Beast over Asio, a few io threads, one strand per connection. A command waits for
+// its fsync (and a query for PostgreSQL) on a separate pool so the io threads keep reading and
+// writing; the answer goes back through the connection's strand. An upgrade on /api/live turns
+// the connection into a live_session fed by the live hub (detail/live.hpp).
 #include "api/server.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -17,14 +22,18 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
+#include "api/detail/live.hpp"
+#include "api/detail/portal_page.hpp"
 #include "api/metrics.hpp"
 #include "domain/codec.hpp"
+#include "domain/time.hpp"
 
 namespace dealerline::api {
 namespace {
@@ -32,6 +41,7 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = net::ip::tcp;
 using request = http::request<http::string_body>;
@@ -69,14 +79,19 @@ struct command_request {
     std::optional<std::uint64_t> expected_version;
 };
 
-tl::expected<command_request, bad_request> parse_command_request(std::string_view body, std::size_t max_depth) {
+// JSON text with a depth limit; the error says which rule it broke.
+tl::expected<json::value, bad_request> parse_json(std::string_view text, std::size_t max_depth, std::string_view what) {
     json::parse_options options;
     options.max_depth = max_depth;
     boost::system::error_code ec;
-    const json::value v = json::parse(body, ec, {}, options);
+    json::value v = json::parse(text, ec, {}, options);
     if (ec == json::error::too_deep)
         return tl::unexpected(bad_request{"too_deep", "the JSON is nested more than " + std::to_string(max_depth) + " levels deep"});
-    if (ec) return tl::unexpected(bad_request{"malformed_json", "the body is not JSON: " + ec.message()});
+    if (ec) return tl::unexpected(bad_request{"malformed_json", std::string(what) + " is not JSON: " + ec.message()});
+    return v;
+}
+
+tl::expected<command_request, bad_request> parse_command_request(const json::value& v) {
     const auto* o = v.if_object();
     if (!o) return tl::unexpected(bad_request{"bad_request", "the body must be a JSON object"});
     for (const auto& [key, _] : *o)
@@ -172,7 +187,85 @@ std::optional<std::uint64_t> unsigned_of(const std::string& text) {
     return std::stoull(text);
 }
 
+// Token buckets per token subject. Memory stays bounded: past many subjects the table starts
+// over, which only ever grants a little more than the limit.
+class rate_limiter {
+public:
+    rate_limiter(double per_second, double burst) : rate_(per_second), burst_(std::max(1.0, burst)) {}
+    bool allow(const std::string& key) {
+        if (rate_ <= 0) return true;
+        const auto now = steady::now();
+        std::lock_guard lock(m_);
+        if (buckets_.size() > 100'000) buckets_.clear();
+        auto [it, fresh] = buckets_.try_emplace(key, bucket{burst_, now});
+        auto& b = it->second;
+        b.tokens = std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
+        b.at = now;
+        if (b.tokens < 1) return false;
+        b.tokens -= 1;
+        return true;
+    }
+
+private:
+    struct bucket {
+        double tokens;
+        steady::time_point at;
+    };
+    double rate_, burst_;
+    std::mutex m_;
+    std::unordered_map<std::string, bucket> buckets_;
+};
+
+std::string rate_key(const token_claims& who) {
+    return std::string(domain::to_string(who.role)) + '\n' + who.subject + '\n' + who.dealer_id;
+}
+
+// An answer before it becomes an HTTP response or a websocket reply.
+struct answer {
+    http::status status = http::status::ok;
+    json::value body;
+};
+
+answer error_answer(http::status status, std::string_view error, std::string_view code, std::string_view message) {
+    return {status, json::object{{"error", error}, {"code", code}, {"message", message}}};
+}
+
+answer too_many() {
+    return error_answer(http::status::too_many_requests, "rate_limited", "rate_limited", "too many requests for this token; slow down");
+}
+
+// A stored event as the raw-event endpoints show it.
+json::object event_json(const storage::recorded_event& e) {
+    auto parsed = [](const std::string& text) -> json::value {
+        if (text.empty()) return nullptr;
+        boost::system::error_code ec;
+        auto v = json::parse(text, ec);
+        return ec ? json::value(text) : v;
+    };
+    return json::object{{"position", e.position},
+                        {"stream", e.stream},
+                        {"version", e.version},
+                        {"type", e.type},
+                        {"schema_version", e.schema_version},
+                        {"recorded_at", domain::iso8601(e.recorded_at_us)},
+                        {"actor", e.actor},
+                        {"command_id", e.command_id},
+                        {"correlation_id", e.correlation_id},
+                        {"data", parsed(e.data)},
+                        {"metadata", parsed(e.metadata)},
+                        {"hash", storage::to_hex(e.hash)}};
+}
+
+// The token of "Authorization: Bearer <token>", or empty.
+std::string_view bearer_token(const request& req) {
+    constexpr std::string_view bearer = "Bearer ";
+    const auto auth = req[http::field::authorization];
+    if (!auth.starts_with(bearer)) return {};
+    return {auth.data() + bearer.size(), auth.size() - bearer.size()};
+}
+
 class session;
+class live_session;
 
 }  // namespace
 
@@ -181,16 +274,25 @@ class session;
 // destructor destroys the sessions still queued in it.
 struct server::impl {
     impl(server_options o, storage::event_log& l, commands::handler& h, const projections::runner* r, projections::queries* q)
-        : options(std::move(o)), log(l), handler(h), runner(r), reads(q), pool(options.command_threads) {}
+        : options(std::move(o)),
+          log(l),
+          handler(h),
+          runner(r),
+          reads(q),
+          limiter(options.rate_limit, options.rate_burst),
+          hub(l),
+          pool(options.command_threads) {}
 
     server_options options;
     storage::event_log& log;
     commands::handler& handler;
     const projections::runner* runner;
     projections::queries* reads;
-    std::atomic<std::size_t> connections{0}, in_flight{0};
+    std::atomic<std::size_t> connections{0}, in_flight{0}, live_connections{0};
     std::atomic<std::size_t> pending{0};  // tasks given to the pool and not finished
     api::metrics stats;
+    rate_limiter limiter;
+    detail::live_hub hub;
     std::atomic<std::uint64_t> next_request{0};
     std::atomic<bool> stopping{false}, stopped{false};
     std::uint16_t port = 0;
@@ -204,6 +306,7 @@ struct server::impl {
     std::vector<std::thread> threads;
     std::mutex sessions_m;
     std::vector<std::weak_ptr<session>> sessions;  // to close them all on stop
+    std::vector<std::weak_ptr<live_session>> live_sessions;
 
     // Runs `task` on the pool unless the server is stopping (then false). Counting before looking
     // at `stopping` (and stop() setting it before waiting for the count) means no task slips in
@@ -224,13 +327,245 @@ struct server::impl {
 
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
+    void upgrade(request req, const std::shared_ptr<session>& s, const std::string& query, std::string id, steady::time_point started);
+    answer execute(const token_claims& who, const json::value& body, std::string_view correlation_id);
     response handle_command(const request& req);
     response handle_query(const request& req, const std::string& path, const std::string& query);
-    tl::expected<token_claims, response> authenticate(const request& req);
+    tl::expected<token_claims, answer> authenticate(std::string_view bearer_token);
     response readiness(bool keep_alive);
 };
 
 namespace {
+
+response to_response(answer a, bool keep_alive) { return json_response(a.status, a.body, keep_alive); }
+
+// One live-feed websocket (API.md "Live feed"). Catch-up is read from the log a page at a time,
+// paced by the socket (the next page once the last is written); live updates the hub delivers
+// meanwhile wait in `held_` and follow `caught_up`. Everything here runs on the connection's
+// strand except deliver(), which only counts and posts.
+class live_session : public detail::live_subscriber, public std::enable_shared_from_this<live_session> {
+public:
+    live_session(beast::tcp_stream&& stream, server::impl* app, token_claims who, detail::live_filter filter,
+                 std::optional<std::uint64_t> from)
+        : ws_(std::move(stream)), app_(app), who_(std::move(who)), filter_(std::move(filter)), from_(from) {
+        app_->stats.connections(++app_->connections);
+        app_->stats.live_connections(++app_->live_connections);
+    }
+    ~live_session() override {
+        app_->stats.live_connections(--app_->live_connections);
+        app_->stats.connections(--app_->connections);
+    }
+
+    void start(request req) {
+        beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts from here on
+        beast::error_code ignored;
+        if (app_->options.live_send_buffer_bytes)
+            beast::get_lowest_layer(ws_).socket().set_option(
+                net::socket_base::send_buffer_size(static_cast<int>(app_->options.live_send_buffer_bytes)), ignored);
+        websocket::stream_base::timeout timeouts;
+        timeouts.handshake_timeout = std::chrono::seconds(15);
+        timeouts.idle_timeout = app_->options.idle_timeout;  // pings at half of it keep an idle client honest
+        timeouts.keep_alive_pings = true;
+        ws_.set_option(timeouts);
+        ws_.read_message_max(app_->options.max_ws_message_bytes);
+        ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) { res.set(http::field::server, "dealerline"); }));
+        auto held = std::make_shared<request>(std::move(req));
+        ws_.async_accept(*held, [self = shared_from_this(), held](beast::error_code ec) { self->on_accept(ec); });
+    }
+
+    [[nodiscard]] const detail::live_filter& filter() const override { return filter_; }
+
+    // The hub's thread, under the hub's lock: count, and past the bound give up on this client.
+    void deliver(const detail::update_ptr& u) override {
+        if (dropped_) return;
+        if (queued_.fetch_add(1) >= app_->options.live_queue_messages) {
+            dropped_ = true;
+            net::post(ws_.get_executor(), [self = shared_from_this()] { self->drop_slow(); });
+            return;
+        }
+        net::post(ws_.get_executor(), [self = shared_from_this(), u] { self->on_live(u); });
+    }
+
+    // From any thread: the server is stopping.
+    void going_away() {
+        net::post(ws_.get_executor(), [self = shared_from_this()] { self->close(websocket::close_code::going_away, "server stopping"); });
+    }
+
+    // Only when no io thread runs any more.
+    void close_now() {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).socket().close(ec);
+    }
+
+private:
+    struct outgoing {
+        std::shared_ptr<const std::string> text;
+        bool counted = false;  // one of the hub's deliveries (queued_)
+    };
+
+    void on_accept(beast::error_code ec) {
+        if (ec) return;  // the handshake failed or timed out: nothing was subscribed
+        const auto hub_at = app_->hub.subscribe(shared_from_this());
+        // Everything after hub_at comes from the hub; (from, hub_at] is read from the log. A
+        // client ahead of the hub (it resumed from a position the hub has not reached yet)
+        // simply skips the hub's updates up to its own position.
+        caught_up_at_ = std::max(hub_at, from_.value_or(hub_at));
+        cursor_ = from_.value_or(hub_at);
+        read_next();
+        catch_up();
+    }
+
+    void catch_up() {
+        if (reading_log_ || closing_) return;
+        if (cursor_ >= caught_up_at_) {
+            live_ = true;
+            enqueue(std::make_shared<const std::string>(
+                        json::serialize(json::object{{"type", "caught_up"}, {"position", caught_up_at_}})),
+                    false);
+            for (auto& u : held_) {
+                if (u->position > caught_up_at_) enqueue(std::shared_ptr<const std::string>(u, &u->json), true);
+                else --queued_;
+            }
+            held_.clear();
+            return;
+        }
+        reading_log_ = true;
+        const bool taken = app_->offload([self = shared_from_this(), after = cursor_, to = caught_up_at_] {
+            auto page = self->app_->hub.read(after, to, 500, self->filter_);
+            net::post(self->ws_.get_executor(), [self, after, page = std::move(page)]() mutable { self->on_page(after, std::move(page)); });
+        });
+        if (!taken) reading_log_ = false;  // stopping: going_away() follows
+    }
+
+    void on_page(std::uint64_t after, storage::result<detail::live_hub::page> page) {
+        reading_log_ = false;
+        if (!page || page->last <= after) {
+            spdlog::error("live feed: catch-up after position {} failed: {}", after, page ? "no progress" : page.error().message);
+            return close(websocket::close_code::internal_error, "cannot read the log; reconnect later");
+        }
+        for (auto& u : page->updates) enqueue(std::shared_ptr<const std::string>(u, &u->json), false);
+        cursor_ = page->last;
+        if (out_.empty()) catch_up();  // nothing of it was for this client: read on
+    }
+
+    void on_live(const detail::update_ptr& u) {
+        if (closing_) {
+            --queued_;
+            return;
+        }
+        if (expired()) return;
+        if (!live_) return held_.push_back(u);
+        if (u->position <= caught_up_at_) {
+            --queued_;
+            return;
+        }
+        enqueue(std::shared_ptr<const std::string>(u, &u->json), true);
+    }
+
+    bool expired() {
+        if (who_.expires_at > unix_seconds()) return false;
+        close(websocket::close_code::policy_error, "token expired");
+        return true;
+    }
+
+    void enqueue(std::shared_ptr<const std::string> text, bool counted) {
+        if (closing_) {
+            if (counted) --queued_;
+            return;
+        }
+        out_.push_back({std::move(text), counted});
+        write_next();
+    }
+
+    void write_next() {
+        if (writing_ || out_.empty() || closing_) return;
+        writing_ = true;
+        ws_.text(true);
+        ws_.async_write(net::buffer(*out_.front().text), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->on_write(ec, n);
+        });
+    }
+
+    void on_write(beast::error_code ec, std::size_t bytes) {
+        writing_ = false;
+        if (out_.front().counted) --queued_;
+        out_.pop_front();
+        if (ec) return drop_queue();  // the connection is gone; the read side ends the session
+        app_->stats.live_sent(bytes);
+        if (!live_ && out_.empty()) catch_up();
+        write_next();
+    }
+
+    // Commands over the socket: {"command": {…as POST /api/commands…}} → {"reply": {…}}. One at a
+    // time per socket: the next message is read once the reply is queued.
+    void read_next() {
+        ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) return drop_queue();  // closed by the peer, too big (Beast answered 1009), timed out
+        const std::string text = beast::buffers_to_string(in_.data());
+        in_.consume(in_.size());
+        if (expired()) return;
+        auto reply = [self = shared_from_this()](answer a) {
+            json::object body = a.body.is_object() ? std::move(a.body.get_object()) : json::object{};
+            body["status"] = static_cast<unsigned>(a.status);
+            self->enqueue(std::make_shared<const std::string>(json::serialize(json::object{{"reply", std::move(body)}})), false);
+            self->read_next();
+        };
+        auto message = parse_json(text, app_->options.max_json_depth, "the message");
+        if (!message) return reply(error_answer(http::status::bad_request, "bad_request", message.error().code, message.error().message));
+        const auto* o = message->if_object();
+        const auto* command = o ? o->if_contains("command") : nullptr;
+        if (!command || o->size() != 1)
+            return reply(error_answer(http::status::bad_request, "bad_request", "bad_request", "expected {\"command\": {…}}"));
+        if (!app_->limiter.allow(rate_key(who_))) {
+            app_->stats.rate_limited();
+            return reply(too_many());
+        }
+        const bool taken = app_->offload([self = shared_from_this(), command = *command, reply]() mutable {
+            auto a = self->app_->execute(self->who_, command, "");
+            net::post(self->ws_.get_executor(), [reply, a = std::move(a)]() mutable { reply(std::move(a)); });
+        });
+        if (!taken) reply(error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping"));
+    }
+
+    void drop_slow() {
+        app_->stats.live_dropped_slow();
+        spdlog::warn("live feed: closing a slow client ({} updates waiting)", queued_.load());
+        close(websocket::close_code::try_again_later, "too slow: reconnect with from_position of the last update you got");
+    }
+
+    void close(websocket::close_code code, std::string_view reason) {
+        if (closing_) return;
+        closing_ = true;
+        drop_queue();
+        ws_.async_close(websocket::close_reason(code, reason), [self = shared_from_this()](beast::error_code) {});
+    }
+
+    // Frees what waits to be sent (not the message being written: its buffer is in use).
+    void drop_queue() {
+        closing_ = true;
+        for (std::size_t i = writing_ ? 1 : 0; i < out_.size(); ++i)
+            if (out_[i].counted) --queued_;
+        out_.erase(out_.begin() + (writing_ && !out_.empty() ? 1 : 0), out_.end());
+        for (std::size_t i = 0; i < held_.size(); ++i) --queued_;
+        held_.clear();
+    }
+
+    websocket::stream<beast::tcp_stream> ws_;
+    server::impl* app_;
+    token_claims who_;
+    detail::live_filter filter_;
+    std::optional<std::uint64_t> from_;
+    std::uint64_t caught_up_at_ = 0, cursor_ = 0;
+    bool live_ = false, writing_ = false, reading_log_ = false, closing_ = false;
+    std::deque<outgoing> out_;
+    std::vector<detail::update_ptr> held_;  // live updates that arrived during catch-up
+    std::atomic<std::size_t> queued_{0};    // delivered by the hub and not yet written or dropped
+    std::atomic<bool> dropped_{false};
+    beast::flat_buffer in_;
+};
 
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -247,6 +582,19 @@ public:
                                            what = std::move(what)]() mutable {
             self->write(std::move(res), id, started, what);
         });
+    }
+
+    // On this connection's strand (route()): hands the socket to a live session. Whatever the
+    // client sent after the upgrade request before our 101 is lost; clients wait for the 101.
+    std::shared_ptr<live_session> upgrade(request req, token_claims who, detail::live_filter filter, std::optional<std::uint64_t> from,
+                                          const std::string& id, steady::time_point started) {
+        --app_->in_flight;
+        app_->stats.request(101);
+        spdlog::info("request {} {} GET /api/live 101 {:.1f} ms", id, peer_.address().to_string(),
+                     std::chrono::duration<double, std::milli>(steady::now() - started).count());
+        auto live = std::make_shared<live_session>(std::move(stream_), app_, std::move(who), std::move(filter), from);
+        live->start(std::move(req));
+        return live;
     }
 
     // Only when no io thread runs any more (the end of server::stop()).
@@ -355,122 +703,323 @@ void server::impl::accept() {
 
 void server::impl::route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started) {
     const std::string target(req.target());
-    const std::string path = target.substr(0, target.find('?'));
-    const std::string what = std::string(req.method_string()) + " " + path;
+    const auto question = target.find('?');
+    const std::string path = target.substr(0, question);
+    const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
+    const std::string what = std::string(req.method_string()) + " " + path;  // never the query: it may hold a token
     const bool keep_alive = req.keep_alive();
-    auto answer = [&](response res) { s->send(std::move(res), id, started, what); };
+    auto reply = [&](response res) { s->send(std::move(res), id, started, what); };
+    auto only = [&](http::verb verb) {
+        if (req.method() == verb) return true;
+        reply(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed",
+                             "use " + std::string(http::to_string(verb)), keep_alive));
+        return false;
+    };
+    auto shutting_down = [&] {
+        reply(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false));
+    };
 
     if (path == "/healthz") {
-        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
-        return answer(json_response(http::status::ok, json::object{{"status", "ok"}}, keep_alive));
+        if (only(http::verb::get)) reply(json_response(http::status::ok, json::object{{"status", "ok"}}, keep_alive));
+        return;
     }
-    auto shutting_down = [&] {
-        answer(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false));
-    };
+    if (path == "/" || path == "/index.html") {
+        if (!only(http::verb::get)) return;
+        response res{http::status::ok, 11};
+        res.set(http::field::content_type, "text/html; charset=utf-8");
+        res.set(http::field::cache_control, "no-cache");
+        res.keep_alive(keep_alive);
+        res.body() = std::string(detail::portal_page);
+        res.prepare_payload();
+        return reply(std::move(res));
+    }
     if (path == "/metrics") {
-        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
+        if (!only(http::verb::get)) return;
         response res{http::status::ok, 11};
         res.set(http::field::content_type, "text/plain; version=0.0.4");
         res.keep_alive(keep_alive);
         res.body() = stats.render(log.head_position(), runner ? runner->statuses() : std::vector<projections::status>{});
         res.prepare_payload();
-        return answer(std::move(res));
+        return reply(std::move(res));
     }
     if (path == "/readyz") {
-        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
+        if (!only(http::verb::get)) return;
         if (!offload([this, s, id, started, what, keep_alive] { s->send(readiness(keep_alive), id, started, what); })) shutting_down();
         return;
     }
+    if (path == "/api/live") {
+        if (!only(http::verb::get)) return;
+        if (stopping) return shutting_down();
+        return upgrade(std::move(req), s, query, id, started);
+    }
     if (path == "/api/commands") {
-        if (req.method() != http::verb::post) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use POST", keep_alive));
+        if (!only(http::verb::post)) return;
         // Commands wait for their fsync: off the io threads.
         auto shared = std::make_shared<request>(std::move(req));
         if (!offload([this, s, shared, id, started, what] { s->send(handle_command(*shared), id, started, what); })) shutting_down();
         return;
     }
-    if (reads && (path == "/api/orders" || path.rfind("/api/orders/", 0) == 0)) {
-        if (req.method() != http::verb::get) return answer(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use GET", keep_alive));
-        const std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+    const bool read_model = reads && (path == "/api/orders" || path.starts_with("/api/orders/") || path == "/api/claims" ||
+                                      path.starts_with("/api/claims/"));
+    if (read_model || path == "/api/events" || path.starts_with("/api/streams/")) {
+        if (!only(http::verb::get)) return;
         auto shared = std::make_shared<request>(std::move(req));
         if (!offload([this, s, shared, path, query, id, started, what] { s->send(handle_query(*shared, path, query), id, started, what); }))
             shutting_down();
         return;
     }
-    answer(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
+    reply(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
 }
 
-response server::impl::handle_command(const request& req) {
-    const auto started = steady::now();
-    auto seconds = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
+// GET /api/live: everything is checked before the upgrade, so a refused client gets a plain
+// HTTP answer (401, 403, 400, 429) and never a socket.
+void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const std::string& query, std::string id,
+                           steady::time_point started) {
     const bool keep_alive = req.keep_alive();
-    auto claims = authenticate(req);
-    if (!claims) {
-        stats.command("unknown", "unauthorized", seconds(), 0);
-        return std::move(claims.error());
-    }
-    auto parsed = parse_command_request(req.body(), options.max_json_depth);
-    if (!parsed) {
-        stats.command("unknown", "bad_request", seconds(), 0);
-        return error_response(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message, keep_alive);
-    }
-    const std::string type(domain::codec::command_type(parsed->command));
-    if (stopping) return error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false);
-
-    commands::envelope env{parsed->command_id, parsed->command, claims->actor(), parsed->expected_version,
-                           std::string(req["X-Correlation-Id"].substr(0, 128))};
-    auto outcome = handler.handle(env);
-    stats.command(type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what), seconds(),
-                  outcome && !outcome->duplicate ? outcome->positions.size() : 0);
-    if (!outcome)
-        return error_response(status_of(outcome.error().what), error_of(outcome.error().what), outcome.error().code,
-                              outcome.error().message, keep_alive);
-    json::array positions, events;
-    for (auto p : outcome->positions) positions.emplace_back(p);
-    for (const auto& e : outcome->events) events.emplace_back(e);
-    return json_response(http::status::ok,
-                         json::object{{"stream", outcome->stream},
-                                      {"version", outcome->version},
-                                      {"positions", std::move(positions)},
-                                      {"events", std::move(events)},
-                                      {"duplicate", outcome->duplicate}},
-                         keep_alive);
-}
-
-tl::expected<token_claims, response> server::impl::authenticate(const request& req) {
-    const bool keep_alive = req.keep_alive();
-    const auto auth = req[http::field::authorization];
-    constexpr std::string_view bearer = "Bearer ";
-    if (auth.empty() || auth.size() <= bearer.size() || auth.substr(0, bearer.size()) != bearer)
-        return tl::unexpected(
-            error_response(http::status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>", keep_alive));
-    auto claims = verify_token(options.jwt_secret, auth.substr(bearer.size()), unix_seconds());
-    if (!claims)
-        return tl::unexpected(error_response(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message, keep_alive));
-    return *claims;
-}
-
-// GET /api/orders and /api/orders/{id}: from the read models, dealer-scoped for dealer tokens.
-response server::impl::handle_query(const request& req, const std::string& path, const std::string& query) {
-    const bool keep_alive = req.keep_alive();
-    auto who = authenticate(req);
-    if (!who) return std::move(who.error());
-    auto bad = [&](const std::string& message) {
-        return error_response(http::status::bad_request, "bad_request", "bad_request", message, keep_alive);
-    };
+    auto refuse = [&](answer a) { s->send(to_response(std::move(a), keep_alive), id, started, "GET /api/live"); };
+    auto bad = [&](const std::string& message) { refuse(error_answer(http::status::bad_request, "bad_request", "bad_request", message)); };
+    if (!websocket::is_upgrade(req))
+        return refuse(error_answer(http::status::upgrade_required, "bad_request", "upgrade_required", "GET /api/live is a websocket: upgrade"));
     const auto params = parse_query(query);
     if (!params) return bad("the query string is malformed");
     for (const auto& [key, _] : *params)
-        if (key != "status" && key != "dealer_id" && key != "limit" && key != "cursor" && key != "min_position")
-            return bad("unknown parameter " + key);
+        if (key != "from_position" && key != "dealer_id" && key != "types" && key != "access_token") return bad("unknown parameter " + key);
     auto param = [&](const char* key) -> std::optional<std::string> {
         auto it = params->find(key);
         return it == params->end() ? std::nullopt : std::optional<std::string>(it->second);
     };
+    // Browsers cannot set headers on a websocket: the token may come in the URL instead.
+    std::string token(bearer_token(req));
+    if (auto t = param("access_token"); token.empty() && t) token = *t;
+    auto who = authenticate(token);
+    if (!who) return refuse(std::move(who.error()));
+    // A browser says where the page came from: our own page, or an allowed origin.
+    if (const auto origin = req[http::field::origin]; !origin.empty()) {
+        const std::string host(req[http::field::host]);
+        bool allowed = origin == "http://" + host || origin == "https://" + host;
+        for (const auto& o : options.allowed_origins) allowed = allowed || origin == o;
+        if (!allowed)
+            return refuse(error_answer(http::status::forbidden, "forbidden", "origin_not_allowed",
+                                       "websocket upgrades from " + std::string(origin) + " are not allowed"));
+    }
+    if (!limiter.allow(rate_key(*who))) {
+        stats.rate_limited();
+        return refuse(too_many());
+    }
+    detail::live_filter filter;
+    filter.dealer_id = param("dealer_id");
+    if (who->role == domain::role::dealer) {
+        if (filter.dealer_id && *filter.dealer_id != who->dealer_id)
+            return refuse(error_answer(http::status::forbidden, "forbidden", "forbidden", "a dealer receives only its own updates"));
+        filter.dealer_id = who->dealer_id;
+    }
+    if (auto types = param("types")) {
+        std::string_view rest = *types;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const auto type = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            if (type != "order_status" && type != "claim_status") return bad("types: expected order_status and/or claim_status");
+            filter.types.emplace(type);
+        }
+    }
+    std::optional<std::uint64_t> from;
+    if (auto f = param("from_position")) {
+        from = unsigned_of(*f);
+        if (!from) return bad("from_position: expected a non-negative integer");
+        if (*from > log.head_position()) return bad("from_position: the log has no position " + *f + " yet");
+    }
+    auto live = s->upgrade(std::move(req), std::move(*who), std::move(filter), from, id, started);
+    std::lock_guard lock(sessions_m);
+    if (live_sessions.size() > 2 * live_connections.load() + 64)
+        std::erase_if(live_sessions, [](const auto& w) { return w.expired(); });
+    live_sessions.push_back(std::move(live));
+}
+
+// One command, from POST /api/commands or a websocket: parse strictly, run, answer.
+answer server::impl::execute(const token_claims& who, const json::value& body, std::string_view correlation_id) {
+    const auto started = steady::now();
+    auto seconds = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
+    auto parsed = parse_command_request(body);
+    if (!parsed) {
+        stats.command("unknown", "bad_request", seconds(), 0);
+        return error_answer(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message);
+    }
+    const std::string type(domain::codec::command_type(parsed->command));
+    if (stopping) return error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping");
+    commands::envelope env{parsed->command_id, parsed->command, who.actor(), parsed->expected_version,
+                           std::string(correlation_id.substr(0, 128))};
+    auto outcome = handler.handle(env);
+    stats.command(type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what), seconds(),
+                  outcome && !outcome->duplicate ? outcome->positions.size() : 0);
+    if (!outcome) return error_answer(status_of(outcome.error().what), error_of(outcome.error().what), outcome.error().code, outcome.error().message);
+    json::array positions, events;
+    for (auto p : outcome->positions) positions.emplace_back(p);
+    for (const auto& e : outcome->events) events.emplace_back(e);
+    return {http::status::ok, json::object{{"command_id", parsed->command_id},
+                                           {"stream", outcome->stream},
+                                           {"version", outcome->version},
+                                           {"positions", std::move(positions)},
+                                           {"events", std::move(events)},
+                                           {"duplicate", outcome->duplicate}}};
+}
+
+response server::impl::handle_command(const request& req) {
+    const bool keep_alive = req.keep_alive();
+    auto who = authenticate(bearer_token(req));
+    if (!who) {
+        stats.command("unknown", "unauthorized", 0, 0);
+        return to_response(std::move(who.error()), keep_alive);
+    }
+    if (!limiter.allow(rate_key(*who))) {
+        stats.rate_limited();
+        auto res = to_response(too_many(), keep_alive);
+        res.set(http::field::retry_after, "1");
+        return res;
+    }
+    auto body = parse_json(req.body(), options.max_json_depth, "the body");
+    if (!body) {
+        stats.command("unknown", "bad_request", 0, 0);
+        return error_response(http::status::bad_request, "bad_request", body.error().code, body.error().message, keep_alive);
+    }
+    auto a = execute(*who, *body, req["X-Correlation-Id"]);
+    return to_response(std::move(a), keep_alive && a.status != http::status::service_unavailable);
+}
+
+tl::expected<token_claims, answer> server::impl::authenticate(std::string_view token) {
+    if (token.empty())
+        return tl::unexpected(error_answer(http::status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>"));
+    auto claims = verify_token(options.jwt_secret, token, unix_seconds());
+    if (!claims) return tl::unexpected(error_answer(http::status::unauthorized, "unauthorized", claims.error().code, claims.error().message));
+    return *claims;
+}
+
+// The GET endpoints: orders and claims from the read models (dealer-scoped for dealer tokens),
+// raw events and streams from the log (auditors and admins).
+response server::impl::handle_query(const request& req, const std::string& path, const std::string& query) {
+    const bool keep_alive = req.keep_alive();
+    auto who = authenticate(bearer_token(req));
+    if (!who) return to_response(std::move(who.error()), keep_alive);
+    if (!limiter.allow(rate_key(*who))) {
+        stats.rate_limited();
+        auto res = to_response(too_many(), keep_alive);
+        res.set(http::field::retry_after, "1");
+        return res;
+    }
+    auto bad = [&](const std::string& message) {
+        return error_response(http::status::bad_request, "bad_request", "bad_request", message, keep_alive);
+    };
+    auto unavailable = [&](const std::string& message) {
+        return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", message, keep_alive);
+    };
+    const auto params = parse_query(query);
+    if (!params) return bad("the query string is malformed");
+    auto param = [&](const char* key) -> std::optional<std::string> {
+        auto it = params->find(key);
+        return it == params->end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    auto accept_only = [&](std::initializer_list<std::string_view> keys) -> std::optional<std::string> {
+        for (const auto& [key, _] : *params)
+            if (std::find(keys.begin(), keys.end(), key) == keys.end()) return "unknown parameter " + key;
+        return std::nullopt;
+    };
+    auto limit_of = [&](std::size_t fallback, std::size_t max) -> std::optional<std::size_t> {
+        auto text = param("limit");
+        if (!text) return fallback;
+        const auto n = unsigned_of(*text);
+        if (!n || *n < 1 || *n > max) return std::nullopt;
+        return static_cast<std::size_t>(*n);
+    };
+    auto json_body = [&](std::string text) {
+        response res{http::status::ok, 11};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        res.keep_alive(keep_alive);
+        res.body() = std::move(text);
+        res.prepare_payload();
+        return res;
+    };
+
+    // Raw events, straight from the log.
+    if (path == "/api/events" || path.starts_with("/api/streams/")) {
+        if (who->role != domain::role::auditor && who->role != domain::role::admin)
+            return error_response(http::status::forbidden, "forbidden", "forbidden", "raw events are for auditors and admins", keep_alive);
+        const auto limit = limit_of(100, 1000);
+        if (!limit) return bad("limit: expected an integer from 1 to 1000");
+        json::array list;
+        json::object out;
+        if (path == "/api/events") {
+            if (auto wrong = accept_only({"from_position", "limit", "type"})) return bad(*wrong);
+            std::uint64_t from = 1;
+            if (auto f = param("from_position")) {
+                const auto n = unsigned_of(*f);
+                if (!n) return bad("from_position: expected a non-negative integer");
+                from = std::max<std::uint64_t>(1, *n);
+            }
+            std::set<std::string, std::less<>> types;
+            if (auto t = param("type")) {
+                std::string_view rest = *t;
+                while (!rest.empty()) {
+                    const auto comma = rest.find(',');
+                    types.emplace(rest.substr(0, comma));
+                    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+                }
+            }
+            // A type filter scans at most this far per page; next_position says where to go on.
+            const std::uint64_t head = log.head_position();
+            const std::uint64_t scan_to = std::min(head, from + std::max<std::uint64_t>(*limit, 10'000) - 1);
+            std::uint64_t next = from;
+            while (list.size() < *limit && next <= scan_to) {
+                auto events = log.read_all(next, std::min<std::uint64_t>(1000, scan_to - next + 1));
+                if (!events) return unavailable(events.error().message);
+                if (events->empty()) break;
+                for (const auto& e : *events) {
+                    next = e.position + 1;
+                    if (types.empty() || types.contains(e.type)) list.emplace_back(event_json(e));
+                    if (list.size() == *limit) break;
+                }
+            }
+            out["events"] = std::move(list);
+            out["next_position"] = next <= head ? json::value(next) : json::value(nullptr);
+            out["head"] = head;
+        } else {
+            if (auto wrong = accept_only({"from_version", "limit"})) return bad(*wrong);
+            const std::string stream = path.substr(std::string_view("/api/streams/").size());
+            if (stream.empty() || stream.size() > 256 || stream.find('/') != std::string::npos) return bad("expected /api/streams/{stream}");
+            std::uint64_t from = 1;
+            if (auto f = param("from_version")) {
+                const auto n = unsigned_of(*f);
+                if (!n) return bad("from_version: expected a non-negative integer");
+                from = std::max<std::uint64_t>(1, *n);
+            }
+            auto version = log.stream_version(stream);
+            if (!version) return unavailable(version.error().message);
+            if (*version == 0) return error_response(http::status::not_found, "not_found", "not_found", "no stream " + stream, keep_alive);
+            auto events = log.read_stream(stream, from, *limit);
+            if (!events) return unavailable(events.error().message);
+            for (const auto& e : *events) list.emplace_back(event_json(e));
+            const std::uint64_t next = events->empty() ? from : events->back().version + 1;
+            out["stream"] = stream;
+            out["version"] = *version;
+            out["events"] = std::move(list);
+            out["next_version"] = next <= *version ? json::value(next) : json::value(nullptr);
+        }
+        auto res = json_body(json::serialize(out));
+        res.set("X-Log-Head", std::to_string(log.head_position()));
+        return res;
+    }
+
+    const bool claims = path == "/api/claims" || path.starts_with("/api/claims/");
+    const bool list = path == "/api/orders" || path == "/api/claims";
+    if (auto wrong = list ? (claims ? accept_only({"status", "dealer_id", "order_id", "limit", "cursor", "min_position"})
+                                    : accept_only({"status", "dealer_id", "limit", "cursor", "min_position"}))
+                          : accept_only({"min_position"}))
+        return bad(*wrong);
     // The dealer id of a dealer token is the only one it may see.
     std::optional<std::string> scope = param("dealer_id");
     if (who->role == domain::role::dealer) {
         if (scope && *scope != who->dealer_id)
-            return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own orders", keep_alive);
+            return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own data", keep_alive);
         scope = who->dealer_id;
     }
     // Read your own writes: wait (bounded) for the read models to reach min_position.
@@ -479,46 +1028,36 @@ response server::impl::handle_query(const request& req, const std::string& path,
         if (!wanted) return bad("min_position: expected a non-negative integer");
         if (runner) (void)runner->wait_for(*wanted, steady::now() + std::chrono::seconds(5));
     }
-    auto at = reads->position("portal_orders");
-    if (!at) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", at.error().message, keep_alive);
+    auto at = reads->position(claims ? "portal_claims" : "portal_orders");
+    if (!at) return unavailable(at.error().message);
     auto with_position = [&](response res) {
         res.set("X-Projection-Position", std::to_string(*at));
         return res;
     };
-    auto body = [&](std::string json_text) {
-        response res{http::status::ok, 11};
-        res.set(http::field::content_type, "application/json");
-        res.set(http::field::cache_control, "no-store");
-        res.keep_alive(keep_alive);
-        res.body() = std::move(json_text);
-        res.prepare_payload();
-        return with_position(std::move(res));
-    };
-    if (path == "/api/orders") {
-        projections::order_page_request page;
-        page.dealer_id = scope;
-        page.status = param("status");
-        if (page.status && page.status->size() > 32) return bad("status: unknown status");
-        if (auto limit = param("limit")) {
-            const auto n = unsigned_of(*limit);
-            if (!n || *n < 1 || *n > 200) return bad("limit: expected an integer from 1 to 200");
-            page.limit = static_cast<std::size_t>(*n);
-        }
-        if (auto cursor = param("cursor")) {
-            page.cursor = unsigned_of(*cursor);
-            if (!page.cursor) return bad("cursor: expected the next_cursor of a previous page");
-        }
-        auto list = reads->orders(page);
-        if (!list) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", list.error().message, keep_alive);
-        return body(std::move(*list));
+    std::optional<std::uint64_t> cursor;
+    if (auto c = param("cursor")) {
+        cursor = unsigned_of(*c);
+        if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
     }
-    const std::string order_id = path.substr(std::string_view("/api/orders/").size());
-    if (order_id.empty() || order_id.size() > 64 || order_id.find('/') != std::string::npos) return bad("expected /api/orders/{order_id}");
-    auto one = reads->order(order_id, scope);
-    if (!one) return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", one.error().message, keep_alive);
-    // Another dealer's order looks exactly like one that does not exist.
-    if (!*one) return with_position(error_response(http::status::not_found, "not_found", "not_found", "order " + order_id + " does not exist", keep_alive));
-    return body(std::move(**one));
+    auto status = param("status");
+    if (status && status->size() > 32) return bad("status: unknown status");
+    if (list) {
+        const auto limit = limit_of(50, 200);
+        if (!limit) return bad("limit: expected an integer from 1 to 200");
+        auto page = claims ? reads->claims({scope, status, param("order_id"), *limit, cursor})
+                                          : reads->orders({scope, status, *limit, cursor});
+        if (!page) return unavailable(page.error().message);
+        return with_position(json_body(std::move(*page)));
+    }
+    const std::string prefix = claims ? "/api/claims/" : "/api/orders/";
+    const std::string what = claims ? "claim" : "order";
+    const std::string id = path.substr(prefix.size());
+    if (id.empty() || id.size() > 64 || id.find('/') != std::string::npos) return bad("expected " + prefix + "{id}");
+    auto one = claims ? reads->claim(id, scope) : reads->order(id, scope);
+    if (!one) return unavailable(one.error().message);
+    // Another dealer's order or claim looks exactly like one that does not exist.
+    if (!*one) return with_position(error_response(http::status::not_found, "not_found", "not_found", what + " " + id + " does not exist", keep_alive));
+    return with_position(json_body(std::move(**one)));
 }
 
 response server::impl::readiness(bool keep_alive) {
@@ -544,6 +1083,7 @@ response server::impl::readiness(bool keep_alive) {
         }
         body["projections"] = std::move(list);
     }
+    body["live"] = json::object{{"position", hub.position()}, {"connections", live_connections.load()}};
     body["ready"] = ready;
     return json_response(ready ? http::status::ok : http::status::service_unavailable, body, keep_alive);
 }
@@ -569,6 +1109,7 @@ void server::start() {
     if (!ec) i.acceptor->listen(net::socket_base::max_listen_connections, ec);
     if (ec) throw std::runtime_error("cannot listen on " + i.options.host + ":" + std::to_string(i.options.port) + ": " + ec.message());
     i.port = i.acceptor->local_endpoint().port();
+    i.hub.start();
     i.accept();
     for (std::size_t t = 0; t < i.options.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
     spdlog::info("listening on http://{}:{}", i.options.host, i.port);
@@ -592,14 +1133,18 @@ void server::stop() {
     wait_until([&i] { return i.pending.load() == 0; }, std::chrono::seconds(30));
     i.pool.join();
     wait_until([&i] { return i.in_flight.load() == 0; }, std::chrono::seconds(5));  // the answers are written
-    auto alive = [&i] {
-        std::vector<std::shared_ptr<session>> out;
+    // Live clients are told we are going (1001) and reconnect elsewhere or later.
+    i.hub.stop();
+    auto alive = [&i](auto& list) {
+        std::vector<std::shared_ptr<typename std::decay_t<decltype(list)>::value_type::element_type>> out;
         std::lock_guard lock(i.sessions_m);
-        for (const auto& w : i.sessions)
+        for (const auto& w : list)
             if (auto s = w.lock()) out.push_back(std::move(s));
         return out;
     };
-    for (const auto& s : alive()) s->cancel();
+    for (const auto& l : alive(i.live_sessions)) l->going_away();
+    wait_until([&i] { return i.live_connections.load() == 0; }, std::chrono::seconds(2));
+    for (const auto& s : alive(i.sessions)) s->cancel();
     wait_until([&i] { return i.connections.load() == 0; }, std::chrono::seconds(2));
     i.ioc.stop();
     for (auto& t : i.threads)
@@ -608,7 +1153,8 @@ void server::stop() {
     // to be taken) is closed here, so no client waits for an answer that cannot come.
     beast::error_code ec;
     if (i.acceptor) i.acceptor->close(ec);
-    for (const auto& s : alive()) s->close_now();
+    for (const auto& s : alive(i.sessions)) s->close_now();
+    for (const auto& l : alive(i.live_sessions)) l->close_now();
 }
 
 }  // namespace dealerline::api

@@ -1,5 +1,5 @@
-// `dealerline serve`'s HTTP side (API.md): commands in, health out. Beast and Asio stay in
-// server.cpp; this header is cheap to include.
+// `dealerline serve`'s network side (API.md): commands in, queries and the live feed out, health
+// and metrics. Beast and Asio stay in server.cpp; this header is cheap to include.
 #pragma once
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "commands/handler.hpp"
 #include "projections/projections.hpp"
@@ -29,6 +30,18 @@ struct server_options {
     std::size_t max_connections = 10'000;            // beyond: refused at once
     std::uint64_t ready_max_lag = 10'000;            // /readyz: a projection further behind is not ready
     std::string postgres;                            // /readyz checks it answers
+    // The live feed (websockets): browsers' upgrades must come from our own page or from one of
+    // these origins ("https://portal.example.com"); clients that send no Origin are not browsers.
+    std::vector<std::string> allowed_origins;
+    std::size_t live_queue_messages = 1024;          // per socket; a client further behind is closed (1013)
+    // The kernel's send buffer of a live socket: with thousands of clients the kernel's own
+    // autotuned buffers (up to megabytes each) would be the unbounded queue.
+    std::size_t live_send_buffer_bytes = 64 << 10;
+    std::size_t max_ws_message_bytes = 64 << 10;     // a bigger incoming message closes the socket (1009)
+    // Per token (subject): requests, upgrades and socket commands per second, and the burst
+    // allowed above that; 429 beyond. 0: no limit.
+    double rate_limit = 200;
+    double rate_burst = 400;
 };
 
 class server {

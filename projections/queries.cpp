@@ -82,23 +82,31 @@ queries::queries(std::string conninfo, std::size_t connections)
 
 queries::~queries() = default;
 
-result<std::string> queries::orders(const order_page_request& r) {
-    const std::size_t limit = std::clamp<std::size_t>(r.limit, 1, 200);
-    std::string where = "true";
-    if (r.dealer_id) {
-        where += " AND dealer_id = ";
-        sql::literal(where, *r.dealer_id);
-    }
-    if (r.status) {
-        where += " AND status = ";
-        sql::literal(where, *r.status);
-    }
-    if (r.cursor) where += " AND placed_position < " + std::to_string(*r.cursor);
-    // One more than asked: whether there is a next page. Each row: "<placed_position> <json>".
-    auto rows = impl_->run("SELECT placed_position::text || ' ' || row_to_json(o)::text FROM (SELECT * FROM portal.orders WHERE " +
-                           where + " ORDER BY placed_position DESC LIMIT " + std::to_string(limit + 1) + ") o");
+namespace {
+
+// " AND column = 'value'" when the value is given.
+void and_equals(std::string& where, std::string_view column, const std::optional<std::string>& value) {
+    if (!value) return;
+    where += " AND ";
+    where += column;
+    where += " = ";
+    sql::literal(where, *value);
+}
+
+}  // namespace
+
+// Newest first by `key` (a log position, unique per row): keyset paging needs no OFFSET, and a
+// page stays right while rows are added in front of it.
+result<std::string> queries::page(const std::string& table, const std::string& key, const std::string& where_clause,
+                                  std::size_t limit, std::optional<std::uint64_t> cursor, const std::string& field) {
+    limit = std::clamp<std::size_t>(limit, 1, 200);
+    std::string where = where_clause;
+    if (cursor) where += " AND " + key + " < " + std::to_string(*cursor);
+    // One more than asked: whether there is a next page. Each row: "<key> <json>".
+    auto rows = impl_->run("SELECT " + key + "::text || ' ' || row_to_json(o)::text FROM (SELECT * FROM " + table + " WHERE " +
+                           where + " ORDER BY " + key + " DESC LIMIT " + std::to_string(limit + 1) + ") o");
     if (!rows) return tl::unexpected(rows.error());
-    std::string out = "{\"orders\":[", next = "null";
+    std::string out = "{\"" + field + "\":[", next = "null";
     for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
         const auto& row = (*rows)[i];
         const auto space = row.find(' ');
@@ -110,13 +118,38 @@ result<std::string> queries::orders(const order_page_request& r) {
     return out;
 }
 
+result<std::string> queries::orders(const order_page_request& r) {
+    std::string where = "true";
+    and_equals(where, "dealer_id", r.dealer_id);
+    and_equals(where, "status", r.status);
+    return page("portal.orders", "placed_position", where, r.limit, r.cursor, "orders");
+}
+
+result<std::string> queries::claims(const claim_page_request& r) {
+    std::string where = "true";
+    and_equals(where, "dealer_id", r.dealer_id);
+    and_equals(where, "status", r.status);
+    and_equals(where, "order_id", r.order_id);
+    return page("portal.claims", "filed_position", where, r.limit, r.cursor, "claims");
+}
+
+result<std::optional<std::string>> queries::claim(const std::string& claim_id, const std::optional<std::string>& dealer_id) {
+    std::string where = "c.claim_id = ";
+    sql::literal(where, claim_id);
+    and_equals(where, "c.dealer_id", dealer_id);
+    auto rows = impl_->run(
+        "SELECT (to_jsonb(c) || jsonb_build_object("
+        "'messages', (SELECT coalesce(jsonb_agg(m ORDER BY m.seq), '[]') FROM portal.claim_messages m WHERE m.claim_id = c.claim_id)"
+        "))::text FROM portal.claims c WHERE " + where);
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->empty()) return std::optional<std::string>{};
+    return std::optional<std::string>{rows->front()};
+}
+
 result<std::optional<std::string>> queries::order(const std::string& order_id, const std::optional<std::string>& dealer_id) {
     std::string where = "o.order_id = ";
     sql::literal(where, order_id);
-    if (dealer_id) {
-        where += " AND o.dealer_id = ";
-        sql::literal(where, *dealer_id);
-    }
+    and_equals(where, "o.dealer_id", dealer_id);
     auto rows = impl_->run(
         "SELECT (to_jsonb(o) || jsonb_build_object("
         "'lines', (SELECT coalesce(jsonb_agg(l ORDER BY l.line_no), '[]') FROM portal.order_lines l WHERE l.order_id = o.order_id),"

@@ -18,6 +18,14 @@ struct order_page_request {
     std::optional<std::uint64_t> cursor;   // the next_cursor of the previous page
 };
 
+struct claim_page_request {
+    std::optional<std::string> dealer_id;  // from the token for dealers
+    std::optional<std::string> status;
+    std::optional<std::string> order_id;
+    std::size_t limit = 50;                // 1..200
+    std::optional<std::uint64_t> cursor;   // the next_cursor of the previous page
+};
+
 class queries {
 public:
     explicit queries(std::string conninfo, std::size_t connections = 4);
@@ -31,10 +39,17 @@ public:
     // `dealer_id` (a dealer asking for another dealer's order gets the same "no such order").
     [[nodiscard]] result<std::optional<std::string>> order(const std::string& order_id,
                                                            const std::optional<std::string>& dealer_id);
+    // {"claims":[…], "next_cursor": n|null}: newest first (by the position of ClaimFiled).
+    [[nodiscard]] result<std::string> claims(const claim_page_request&);
+    // The claim with its conversation ("messages", oldest first), or nullopt as for order().
+    [[nodiscard]] result<std::optional<std::string>> claim(const std::string& claim_id,
+                                                           const std::optional<std::string>& dealer_id);
     // The checkpoint of the projection behind these answers (X-Projection-Position).
     [[nodiscard]] result<std::uint64_t> position(const std::string& projection);
 
 private:
+    result<std::string> page(const std::string& table, const std::string& key, const std::string& where, std::size_t limit,
+                             std::optional<std::uint64_t> cursor, const std::string& field);
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     add_projections(app, status);
     add_token(app, status);
     add_serve(app, status);
+    add_simulate(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

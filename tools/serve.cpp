@@ -4,6 +4,8 @@
 // ones are durable), projections stopped at a committed checkpoint.
 #include <csignal>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <pthread.h>
 
@@ -28,6 +30,8 @@ struct serve_options {
     std::string data, postgres, listen = "127.0.0.1:8080", secret;
     bool demo = false;
     std::size_t io_threads = 0;
+    std::vector<std::string> allowed_origins;
+    double rate_limit = 200;
 };
 
 int run_serve(serve_options o) {
@@ -62,6 +66,9 @@ int run_serve(serve_options o) {
     options.jwt_secret = o.secret;
     options.postgres = o.postgres;
     if (o.io_threads) options.io_threads = o.io_threads;
+    options.allowed_origins = o.allowed_origins;
+    options.rate_limit = o.rate_limit;
+    options.rate_burst = 2 * o.rate_limit;
 
     // Signals are taken by sigwait below, so every thread started from here on blocks them.
     sigset_t stop_signals;
@@ -111,6 +118,13 @@ void add_serve(CLI::App& app, int& status) {
     cmd->add_option("--io-threads", o->io_threads, "Threads for network I/O (default: the number of cores)")
         ->envname("DEALERLINE_IO_THREADS")
         ->check(CLI::Range(1, 256));
+    cmd->add_option("--allowed-origin", o->allowed_origins,
+                    "A web origin allowed to open the live feed besides our own page (repeatable), e.g. https://portal.example.com")
+        ->envname("DEALERLINE_ALLOWED_ORIGINS")
+        ->delimiter(',');
+    cmd->add_option("--rate-limit", o->rate_limit, "Requests per second per token (twice that as a burst); 0: no limit")
+        ->envname("DEALERLINE_RATE_LIMIT")
+        ->check(CLI::Range(0.0, 1e9));
     cmd->callback([o, &status] { status = run_serve(*o); });
 }
 

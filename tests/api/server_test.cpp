@@ -1,121 +1,10 @@
 // The HTTP API on a real server (ephemeral port), a real log and a real PostgreSQL: commands
 // acknowledged once durable, every error status of API.md with nothing appended, health and
 // readiness.
-#include "api/server.hpp"
-
-#include <map>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
-
-#include "api/auth.hpp"
-#include "commands/handler.hpp"
-#include "tests/projections/pg_fixture.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/api/server_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {
-
-namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace json = boost::json;
-using namespace std::chrono_literals;
-
-const std::string secret = "server-test-secret-0123456789abcdef";
-
-struct reply {
-    int status = 0;
-    json::value body;
-    std::string raw;
-    std::string projection_position;  // X-Projection-Position
-};
-
-// A JSON value as text, strings without quotes: easy to compare and to print.
-std::string text(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::serialize(v); }
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string token_for(domain::role role, std::string sub, std::string dealer = "", std::int64_t ttl = 3600) {
-    return *api::issue_token(secret, {std::move(sub), role, std::move(dealer), unix_now() + ttl});
-}
-
-class Server : public ::testing::Test {
-protected:
-    void SetUp() override {
-        ASSERT_FALSE(test_postgres().empty()) << "DEALERLINE_TEST_POSTGRES is not set: run the tests with scripts/test.sh";
-        ASSERT_TRUE(projections::migrate(db.conninfo()));
-        log = open_log(dir.path() / "log");
-        handler = std::make_unique<commands::handler>(*log);
-        source = std::make_unique<storage::local_event_source>(*log);
-        runner = std::make_unique<projections::runner>(db.conninfo(), *source);
-        runner->start();
-        api::server_options options;
-        options.port = 0;
-        options.jwt_secret = secret;
-        options.postgres = db.conninfo();
-        options.io_threads = 2;
-        reads = std::make_unique<projections::queries>(db.conninfo(), 2);
-        server = std::make_unique<api::server>(options, *log, *handler, runner.get(), reads.get());
-        server->start();
-    }
-    void TearDown() override {
-        if (server) server->stop();
-        if (runner) runner->stop();
-    }
-
-    reply call(http::verb verb, const std::string& target, const std::string& body = "", const std::string& token = "") {
-        net::io_context ioc;
-        net::ip::tcp::socket socket(ioc);
-        beast::error_code ec;
-        socket.connect({net::ip::make_address("127.0.0.1"), server->port()}, ec);
-        if (ec) return reply{};  // status 0: nobody listening
-        http::request<http::string_body> req{verb, target, 11};
-        req.set(http::field::host, "localhost");
-        if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-        if (verb == http::verb::post) req.set(http::field::content_type, "application/json");
-        req.body() = body;
-        req.prepare_payload();
-        http::write(socket, req, ec);  // may fail half-way when the server refuses early (413): read its answer anyway
-        beast::flat_buffer buffer;
-        http::response_parser<http::string_body> parser;
-        http::read(socket, buffer, parser, ec);
-        reply r;
-        if (ec) return r;
-        r.status = static_cast<int>(parser.get().result_int());
-        r.raw = parser.get().body();
-        r.projection_position = std::string(parser.get()["X-Projection-Position"]);
-        boost::system::error_code json_ec;
-        r.body = json::parse(r.raw, json_ec);
-        return r;
-    }
-    reply command(const std::string& body, const std::string& token) { return call(http::verb::post, "/api/commands", body, token); }
-    static std::string cmd(const std::string& id, const std::string& type, const std::string& data, const std::string& extra = "") {
-        return R"({"command_id":")" + id + R"(","type":")" + type + R"(","data":)" + data + extra + "}";
-    }
-
-    pg_database db;
-    temp_dir dir;
-    std::unique_ptr<storage::event_log> log;
-    std::unique_ptr<commands::handler> handler;
-    std::unique_ptr<storage::local_event_source> source;
-    std::unique_ptr<projections::runner> runner;
-    std::unique_ptr<projections::queries> reads;
-    std::unique_ptr<api::server> server;
-    const std::string admin = token_for(domain::role::admin, "admin-1");
-};
-
-const std::string dealer_d1 = R"({"dealer_id":"D-1","name":"Okna","currency":"EUR","payment_terms_days":30,"credit_limit":100000})";
-const std::string order_o1 =
-    R"({"order_id":"O-1","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"WIN-1","description":"Window","quantity":2,"unit_price":18900}]})";
 
 TEST_F(Server, HealthAndReadiness) {
     auto health = call(http::verb::get, "/healthz");
@@ -365,6 +254,108 @@ TEST_F(Server, AStoppedServerHasAnsweredOnlyWhatIsDurable) {
         auto e = log->read_all(p, 1);
         ASSERT_TRUE(e && !e->empty() && e->front().type == "OrderPlaced") << p;
     }
+}
+
+TEST_F(Server, ClaimsComeDealerScopedWithTheirConversation) {
+    const auto d1 = token_for(domain::role::dealer, "D-1", "D-1"), d2 = token_for(domain::role::dealer, "D-2", "D-2");
+    const auto engineer = token_for(domain::role::engineer, "eng"), manager = token_for(domain::role::claims_manager, "cm-1");
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("c-2", "RegisterDealer", R"({"dealer_id":"D-2","name":"B","currency":"EUR","payment_terms_days":30,"credit_limit":1})"), admin).status, 200);
+    ASSERT_EQ(command(cmd("c-3", "PlaceOrder", order_o1), d1).status, 200);
+    ASSERT_EQ(command(cmd("c-4", "AcceptOrder", R"({"order_id":"O-1"})"), engineer).status, 200);
+    ASSERT_EQ(command(cmd("c-5", "FileClaim", R"({"claim_id":"CL-1","order_id":"O-1","kind":"damage","description":"Cracked glass"})"), d1).status, 200);
+    ASSERT_EQ(command(cmd("c-6", "AssignClaim", R"({"claim_id":"CL-1","manager":"cm-1"})"), manager).status, 200);
+    auto last = command(cmd("c-7", "CommentOnClaim", R"({"claim_id":"CL-1","text":"A photo, please"})"), manager);
+    ASSERT_EQ(last.status, 200) << last.raw;
+    const auto at = text(last.body.at("positions").at(0));
+
+    auto list = call(http::verb::get, "/api/claims?min_position=" + at, "", d1);
+    ASSERT_EQ(list.status, 200) << list.raw;
+    EXPECT_GE(std::stoull(list.projection_position), std::stoull(at));
+    ASSERT_EQ(list.body.at("claims").as_array().size(), 1u);
+    EXPECT_EQ(text(list.body.at("claims").at(0).at("status")), "in_review");
+    EXPECT_EQ(call(http::verb::get, "/api/claims", "", d2).body.at("claims").as_array().size(), 0u) << "D-2 sees none of D-1's claims";
+    EXPECT_EQ(call(http::verb::get, "/api/claims?dealer_id=D-1", "", d2).status, 403);
+    EXPECT_EQ(call(http::verb::get, "/api/claims?order_id=O-1", "", manager).body.at("claims").as_array().size(), 1u);
+    EXPECT_EQ(call(http::verb::get, "/api/claims?status=closed", "", manager).body.at("claims").as_array().size(), 0u);
+
+    auto one = call(http::verb::get, "/api/claims/CL-1", "", d1);
+    ASSERT_EQ(one.status, 200) << one.raw;
+    const auto& messages = one.body.at("messages").as_array();
+    ASSERT_EQ(messages.size(), 2u);
+    EXPECT_EQ(text(messages.at(0).at("text")), "Cracked glass");
+    EXPECT_EQ(text(messages.at(1).at("text")), "A photo, please");
+    EXPECT_EQ(call(http::verb::get, "/api/claims/CL-1", "", d2).status, 404) << "another dealer's claim looks like none";
+    EXPECT_EQ(call(http::verb::get, "/api/claims/CL-404", "", manager).status, 404);
+    EXPECT_EQ(call(http::verb::get, "/api/claims?limit=500", "", manager).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/claims/CL-1?limit=5", "", manager).status, 400);
+}
+
+TEST_F(Server, RawEventsAndStreamsAreForAuditorsAndAdmins) {
+    const auto d1 = token_for(domain::role::dealer, "D-1", "D-1");
+    const auto auditor = token_for(domain::role::auditor, "aud-1");
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("c-2", "PlaceOrder", order_o1), d1).status, 200);
+    ASSERT_EQ(command(cmd("c-3", "AcceptOrder", R"({"order_id":"O-1"})"), token_for(domain::role::engineer, "eng")).status, 200);
+
+    auto all = call(http::verb::get, "/api/events", "", auditor);
+    ASSERT_EQ(all.status, 200) << all.raw;
+    ASSERT_EQ(all.body.at("events").as_array().size(), 3u);
+    const auto& first = all.body.at("events").at(0);
+    EXPECT_EQ(text(first.at("position")), "1");
+    EXPECT_EQ(text(first.at("type")), "DealerRegistered");
+    EXPECT_EQ(text(first.at("data").at("dealer_id")), "D-1");
+    EXPECT_EQ(text(first.at("actor")), "staff:admin-1");
+    EXPECT_EQ(text(first.at("hash")).size(), 64u);
+    EXPECT_EQ(text(all.body.at("next_position")), "null");
+
+    auto page = call(http::verb::get, "/api/events?from_position=2&limit=1", "", admin);
+    ASSERT_EQ(page.body.at("events").as_array().size(), 1u);
+    EXPECT_EQ(text(page.body.at("events").at(0).at("type")), "OrderPlaced");
+    EXPECT_EQ(text(page.body.at("next_position")), "3");
+    auto typed = call(http::verb::get, "/api/events?type=OrderAccepted,DealerRegistered", "", auditor);
+    ASSERT_EQ(typed.body.at("events").as_array().size(), 2u);
+    EXPECT_EQ(text(typed.body.at("events").at(1).at("type")), "OrderAccepted");
+
+    auto stream = call(http::verb::get, "/api/streams/order-O-1?from_version=2", "", auditor);
+    ASSERT_EQ(stream.status, 200) << stream.raw;
+    EXPECT_EQ(text(stream.body.at("version")), "2");
+    ASSERT_EQ(stream.body.at("events").as_array().size(), 1u);
+    EXPECT_EQ(text(stream.body.at("events").at(0).at("type")), "OrderAccepted");
+    EXPECT_EQ(call(http::verb::get, "/api/streams/order-O-404", "", auditor).status, 404);
+
+    EXPECT_EQ(call(http::verb::get, "/api/events", "", d1).status, 403) << "dealers do not read the raw log";
+    EXPECT_EQ(call(http::verb::get, "/api/streams/order-O-1", "", token_for(domain::role::engineer, "eng")).status, 403);
+    EXPECT_EQ(call(http::verb::get, "/api/events").status, 401);
+    EXPECT_EQ(call(http::verb::get, "/api/events?limit=0", "", auditor).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/events?from_position=x", "", auditor).status, 400);
+    EXPECT_EQ(call(http::verb::get, "/api/streams/order-O-1?from_position=1", "", auditor).status, 400);
+}
+
+TEST_F(Server, TheMinimalPortalPageIsServed) {
+    auto page = call(http::verb::get, "/");
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.raw.find("/api/live"), std::string::npos);
+    EXPECT_NE(page.raw.find("X-Projection-Position"), std::string::npos);
+}
+
+class RateLimited : public Server {
+protected:
+    void configure(api::server_options& o) override {
+        o.rate_limit = 0.5;
+        o.rate_burst = 3;
+    }
+};
+
+TEST_F(RateLimited, ATokenOverItsRateGets429AndNothingIsAppended) {
+    const auto other = token_for(domain::role::admin, "admin-2");
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(call(http::verb::get, "/api/orders", "", admin).status, 200) << i;
+    auto refused = command(cmd("c-1", "RegisterDealer", dealer_d1), admin);
+    EXPECT_EQ(refused.status, 429) << refused.raw;
+    EXPECT_EQ(text(refused.body.at("code")), "rate_limited");
+    EXPECT_EQ(log->head_position(), 0u);
+    EXPECT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), other).status, 200) << "another token has its own budget";
+    EXPECT_NE(call(http::verb::get, "/metrics").raw.find("dealerline_rate_limited_total 1"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,209 @@
+#include "api/detail/live.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <spdlog/spdlog.h>
+
+#include "domain/codec.hpp"
+#include "domain/time.hpp"
+
+namespace dealerline::api::detail {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t max_cached_streams = 200'000;  // then the cache starts over: a refold costs one short read
+
+enum class category { order, claim, other };
+
+category category_of(std::string_view stream) {
+    if (stream.starts_with("order-")) return category::order;
+    if (stream.starts_with("claim-")) return category::claim;
+    return category::other;
+}
+
+storage::error corrupt(const storage::recorded_event& e, const std::string& why) {
+    return storage::error{storage::error::kind::corrupt,
+                          "event at position " + std::to_string(e.position) + " (" + e.type + "): " + why};
+}
+
+// The state after `e`, given the state before it.
+template <class Aggregate>
+storage::result<typename Aggregate::state> evolve(typename Aggregate::state before, const storage::recorded_event& e) {
+    auto decoded = domain::codec::decode<Aggregate>(e.type, e.schema_version, e.data);
+    if (!decoded) return tl::unexpected(corrupt(e, decoded.error().message));
+    return Aggregate::evolve(std::move(before), *decoded);
+}
+
+}  // namespace
+
+storage::result<update_deriver::folded> update_deriver::fold(const std::string& stream, std::uint64_t through_version) {
+    folded out;
+    if (category_of(stream) == category::order) out.state = domain::order_state{};
+    else out.state = domain::claim_state{};
+    while (out.version < through_version) {
+        auto events = log_.read_stream(stream, out.version + 1, std::min<std::uint64_t>(through_version - out.version, 1000));
+        if (!events) return tl::unexpected(events.error());
+        if (events->empty()) break;
+        for (const auto& e : *events) {
+            if (e.version > through_version) break;
+            if (auto* o = std::get_if<domain::order_state>(&out.state)) {
+                auto next = evolve<domain::order_aggregate>(std::move(*o), e);
+                if (!next) return tl::unexpected(next.error());
+                out.state = std::move(*next);
+            } else {
+                auto next = evolve<domain::claim_aggregate>(std::move(std::get<domain::claim_state>(out.state)), e);
+                if (!next) return tl::unexpected(next.error());
+                out.state = std::move(*next);
+            }
+            out.version = e.version;
+        }
+    }
+    return out;
+}
+
+storage::result<std::optional<live_update>> update_deriver::derive(const storage::recorded_event& e) {
+    const auto kind = category_of(e.stream);
+    if (kind == category::other) return std::optional<live_update>{};
+    std::optional<folded> before;
+    {
+        std::lock_guard lock(m_);
+        if (auto it = cache_.find(e.stream); it != cache_.end() && it->second.version + 1 == e.version) before = it->second;
+    }
+    if (!before) {  // not the next event of what we know: fold the stream's prefix (outside the lock)
+        auto prefix = fold(e.stream, e.version - 1);
+        if (!prefix) return tl::unexpected(prefix.error());
+        before = std::move(*prefix);
+    }
+    folded after{e.version, before->state};
+    json::object u;
+    std::string dealer_id, status;
+    if (kind == category::order) {
+        auto next = evolve<domain::order_aggregate>(std::get<domain::order_state>(before->state), e);
+        if (!next) return tl::unexpected(next.error());
+        dealer_id = next->dealer_id;
+        status = std::string(domain::to_string(next->status));
+        after.state = std::move(*next);
+        u["type"] = "order_status";
+        u["position"] = e.position;
+        u["order_id"] = e.stream.substr(std::string_view("order-").size());
+    } else {
+        auto next = evolve<domain::claim_aggregate>(std::get<domain::claim_state>(before->state), e);
+        if (!next) return tl::unexpected(next.error());
+        dealer_id = next->dealer_id;
+        status = std::string(domain::to_string(next->status));
+        u["type"] = "claim_status";
+        u["position"] = e.position;
+        u["claim_id"] = e.stream.substr(std::string_view("claim-").size());
+        u["order_id"] = next->order_id;
+        after.state = std::move(*next);
+    }
+    u["dealer_id"] = dealer_id;
+    u["status"] = status;
+    u["event"] = e.type;
+    u["at"] = domain::iso8601(e.recorded_at_us);
+    // The event's own fields (carrier, reason, progress, …) minus the ids already named above.
+    boost::system::error_code ec;
+    auto data = json::parse(e.data, ec);
+    if (ec || !data.is_object()) return tl::unexpected(corrupt(e, "data is not a JSON object"));
+    auto& details = data.get_object();
+    details.erase("order_id");
+    details.erase("claim_id");
+    details.erase("dealer_id");
+    u["details"] = std::move(details);
+    {
+        std::lock_guard lock(m_);
+        if (cache_.size() >= max_cached_streams) cache_.clear();
+        auto& cached = cache_[e.stream];
+        if (cached.version < after.version) cached = std::move(after);
+    }
+    live_update out;
+    out.position = e.position;
+    out.dealer_id = std::move(dealer_id);
+    out.type = std::string(u["type"].get_string());
+    out.json = json::serialize(u);
+    return std::optional<live_update>(std::move(out));
+}
+
+void live_hub::start() {
+    if (thread_.joinable()) return;
+    position_ = log_.head_position();  // the hub delivers what comes from now on; before is catch-up
+    stop_ = false;
+    thread_ = std::thread([this] { run(); });
+}
+
+void live_hub::stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+std::uint64_t live_hub::subscribe(const std::shared_ptr<live_subscriber>& s) {
+    std::lock_guard lock(m_);
+    const auto& dealer = s->filter().dealer_id;
+    auto& list = dealer ? by_dealer_[*dealer] : everyone_;
+    std::erase_if(list, [](const auto& w) { return w.expired(); });
+    list.push_back(s);
+    return position_.load();
+}
+
+storage::result<live_hub::page> live_hub::read(std::uint64_t after, std::uint64_t to, std::size_t max_events,
+                                               const live_filter& filter) {
+    page out;
+    out.last = after;
+    if (after >= to) return out;
+    auto events = log_.read_all(after + 1, std::min<std::uint64_t>(max_events, to - after));
+    if (!events) return tl::unexpected(events.error());
+    for (const auto& e : *events) {
+        if (e.position > to) break;
+        auto u = deriver_.derive(e);
+        if (!u) return tl::unexpected(u.error());
+        if (*u && filter.wants(**u)) out.updates.push_back(std::make_shared<const live_update>(std::move(**u)));
+        out.last = e.position;
+    }
+    return out;
+}
+
+void live_hub::run() {
+    auto backoff = std::chrono::milliseconds(100);
+    while (!stop_) {
+        const auto at = position_.load();
+        if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) continue;
+        auto events = log_.read_all(at + 1, 1000);
+        std::vector<update_ptr> updates;
+        std::uint64_t last = at;
+        bool failed = !events;
+        if (events) {
+            for (const auto& e : *events) {
+                auto u = deriver_.derive(e);
+                if (!u) {
+                    // A stored event the domain cannot read: the auditor's business (audit verify);
+                    // the feed skips it rather than stall every client behind it.
+                    spdlog::error("live feed: skipping event at position {}: {}", e.position, u.error().message);
+                } else if (*u) {
+                    updates.push_back(std::make_shared<const live_update>(std::move(**u)));
+                }
+                last = e.position;
+            }
+        }
+        if (failed) {
+            spdlog::error("live feed: cannot read the log after position {}: {}", at, events.error().message);
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+            continue;
+        }
+        backoff = std::chrono::milliseconds(100);
+        std::lock_guard lock(m_);
+        for (const auto& u : updates) {
+            auto hand = [&](std::vector<std::weak_ptr<live_subscriber>>& list) {
+                for (const auto& w : list)
+                    if (auto s = w.lock(); s && s->filter().wants(*u)) s->deliver(u);
+            };
+            if (auto it = by_dealer_.find(u->dealer_id); it != by_dealer_.end()) hand(it->second);
+            hand(everyone_);
+        }
+        position_ = last;  // under the lock: a subscriber registered now gets exactly what follows
+    }
+}
+
+}  // namespace dealerline::api::detail

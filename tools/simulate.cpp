@@ -1,0 +1,325 @@
+// `dealerline simulate`: a plant producing live traffic over the HTTP API, as the real plant's
+// systems and dealers would (API.md "Command line"). It registers the dealers, places orders and
+// drives them through acceptance, production progress, shipment and delivery, with occasional
+// rejections, cancellations and claims, at a steady rate. Tokens are minted with the server's
+// secret, one per dealer and one per staff role.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "api/auth.hpp"
+#include "domain/codec.hpp"
+#include "tools/cli.hpp"
+#include "tools/http_client.hpp"
+
+namespace dealerline::tools {
+namespace {
+
+using steady = std::chrono::steady_clock;
+namespace json = boost::json;
+
+std::atomic<bool> stop_requested{false};
+extern "C" void on_stop_signal(int) { stop_requested = true; }
+
+struct simulate_options {
+    std::string url, secret;
+    double rate = 20;
+    int dealers = 50;
+    int connections = 1;
+    double duration = 0;     // seconds; 0: until Ctrl-C
+    std::uint64_t count = 0;  // commands; 0: no limit
+    std::uint64_t seed = 0;   // 0: from the clock
+};
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string dealer_id(int n) {
+    char id[16];
+    std::snprintf(id, sizeof id, "D-%04d", n);
+    return id;
+}
+
+struct tally {
+    std::atomic<std::uint64_t> sent{0}, ok{0}, refused{0}, failed{0};
+};
+
+// One command for the server, and whose token sends it.
+struct next_command {
+    domain::codec::any_command command;
+    std::string token;
+};
+
+// The plant as this simulator believes it to be; the server is the judge (a refused command
+// just moves the model on).
+class plant {
+public:
+    plant(std::uint64_t seed, std::string tag, const std::string& secret, int dealers, std::int64_t expires)
+        : rng_(seed), tag_(std::move(tag)) {
+        for (int i = 1; i <= dealers; ++i) {
+            const auto id = dealer_id(i);
+            dealers_.push_back({id, i % 5 == 0 ? "PLN" : "EUR",
+                                *api::issue_token(secret, {"sim-" + id, domain::role::dealer, id, expires})});
+        }
+        auto staff = [&](domain::role r, const char* who) { return *api::issue_token(secret, {who, r, "", expires}); };
+        engineer_ = staff(domain::role::engineer, "sim-engineer");
+        production_ = staff(domain::role::production, "sim-production");
+        logistics_ = staff(domain::role::logistics, "sim-logistics");
+        claims_ = staff(domain::role::claims_manager, "sim-claims");
+        admin_ = staff(domain::role::admin, "sim-admin");
+    }
+
+    std::vector<next_command> registrations() const {
+        std::vector<next_command> out;
+        for (const auto& d : dealers_)
+            out.push_back({domain::dealer_command{domain::register_dealer{d.id, "Dealer " + d.id, d.currency, 30, 10'000'000}}, admin_});
+        return out;
+    }
+
+    next_command next() {
+        using namespace domain;
+        std::erase_if(orders_, [](const order& o) { return o.stage >= 5; });
+        const int dice = pick(100);
+        if (orders_.size() < 5 || (dice < 20 && orders_.size() < 400)) return place();
+        if (dice < 26 && !delivered_.empty()) return claim_step();
+        auto& o = orders_[static_cast<std::size_t>(pick(static_cast<int>(orders_.size())))];
+        switch (o.stage) {
+            case 0:
+                if (pick(100) < 5) return o.stage = 9, next_command{order_command{reject_order{o.id, "cannot be made in this colour"}}, engineer_};
+                if (pick(100) < 4) return o.stage = 9, next_command{order_command{cancel_order{o.id, "changed my mind"}}, o.dealer_token};
+                o.stage = 1;
+                return {order_command{accept_order{o.id, std::nullopt}}, engineer_};
+            case 1:
+                o.stage = 2;
+                return {order_command{start_production{o.id}}, production_};
+            case 2:
+                if (o.done + 1 < o.units && pick(3) > 0) {
+                    o.done += 1 + pick(static_cast<int>(std::min<std::int64_t>(o.units - o.done - 1, 4)));
+                    return {order_command{record_production_progress{o.id, o.done}}, production_};
+                }
+                o.stage = 3;
+                return {order_command{complete_production{o.id}}, production_};
+            case 3:
+                o.stage = 4;
+                return {order_command{ship_order{o.id, "Own fleet", "R-" + std::to_string(1 + pick(40)), "TRK-" + std::to_string(1 + pick(9)),
+                                                 "Jan Nowak", "+48 600 100 200", "2026-12-05"}},
+                        logistics_};
+            default: {
+                o.stage = 5;
+                if (delivered_.size() > 200) delivered_.erase(delivered_.begin());
+                delivered_.push_back(o);
+                return {order_command{confirm_delivery{o.id, std::optional<std::string>("Anna")}}, o.dealer_token};
+            }
+        }
+    }
+
+    // The server refused what the model expected to work: forget that order or claim.
+    void refused(const next_command& c) {
+        const auto* oc = std::get_if<domain::order_command>(&c.command);
+        if (!oc) return;
+        std::visit([&](const auto& cmd) { std::erase_if(orders_, [&](const order& o) { return o.id == cmd.order_id; }); }, *oc);
+    }
+
+private:
+    struct dealer {
+        std::string id, currency, token;
+    };
+    struct order {
+        std::string id, dealer_token;
+        std::int64_t units = 0, done = 0;
+        int stage = 0;  // 0 placed 1 accepted 2 in production 3 produced 4 shipped 5 delivered 9 closed
+    };
+    struct claim {
+        std::string id, dealer_token;
+        int stage = 0;  // 0 open 1 in review 2 resolved 3 closed
+    };
+
+    int pick(int n) { return n <= 0 ? 0 : static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
+
+    next_command place() {
+        using namespace domain;
+        const auto& d = dealers_[static_cast<std::size_t>(pick(static_cast<int>(dealers_.size())))];
+        const auto id = "O-" + tag_ + "-" + std::to_string(++orders_placed_);
+        std::vector<order_line> lines;
+        std::int64_t units = 0;
+        static const char* const products[] = {"Window 'Classic' 120x150", "Balcony door 90x220", "Roof window 78x118",
+                                               "Window 'Passive' 100x120", "Sliding door 240x220"};
+        for (int i = 0, n = 1 + pick(3); i < n; ++i) {
+            const int p = pick(5);
+            lines.push_back({"WIN-" + std::to_string(100 + p), products[p], 1 + pick(6), 25'000 + 5'000 * pick(20)});
+            units += lines.back().quantity;
+        }
+        orders_.push_back({id, d.token, units, 0, 0});
+        return {order_command{place_order{id, d.id, d.currency, std::move(lines), "Main St " + std::to_string(1 + pick(99)), std::nullopt}},
+                d.token};
+    }
+
+    next_command claim_step() {
+        using namespace domain;
+        if (claims_open_.empty() || pick(3) == 0) {
+            const auto& o = delivered_[static_cast<std::size_t>(pick(static_cast<int>(delivered_.size())))];
+            const auto id = "CL-" + tag_ + "-" + std::to_string(++claims_filed_);
+            static const char* const kinds[] = {"defect", "damage", "missing_part", "delay"};
+            claims_open_.push_back({id, o.dealer_token, 0});
+            return {claim_command{file_claim{id, o.id, kinds[pick(4)], "The frame arrived scratched"}}, o.dealer_token};
+        }
+        const auto at = static_cast<std::size_t>(pick(static_cast<int>(claims_open_.size())));
+        auto& c = claims_open_[at];
+        switch (c.stage) {
+            case 0:
+                c.stage = 1;
+                return {claim_command{assign_claim{c.id, "cm-" + std::to_string(1 + pick(3))}}, claims_};
+            case 1:
+                if (pick(2)) return {claim_command{comment_on_claim{c.id, "Could you send a photo?"}}, claims_};
+                c.stage = 2;
+                return {claim_command{resolve_claim{c.id, "repair", 100 * pick(500), "We will send a technician"}}, claims_};
+            default: {
+                auto id = c.id;
+                claims_open_.erase(claims_open_.begin() + static_cast<std::ptrdiff_t>(at));
+                return {claim_command{close_claim{id}}, claims_};
+            }
+        }
+    }
+
+    std::mt19937_64 rng_;
+    std::string tag_;
+    std::vector<dealer> dealers_;
+    std::string engineer_, production_, logistics_, claims_, admin_;
+    std::vector<order> orders_, delivered_;
+    std::vector<claim> claims_open_;
+    std::uint64_t orders_placed_ = 0, claims_filed_ = 0;
+};
+
+std::string body_of(const domain::codec::any_command& c, const std::string& command_id) {
+    return json::serialize(json::object{{"command_id", command_id},
+                                        {"type", domain::codec::command_type(c)},
+                                        {"data", domain::codec::command_data(c)}});
+}
+
+int run_simulate(const simulate_options& o) {
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    if (o.secret.size() < api::min_secret_bytes) {
+        std::cerr << "dealerline simulate: the JWT secret must be at least " << api::min_secret_bytes << " bytes\n";
+        return exit_usage;
+    }
+    try {
+        http_client probe(o.url);
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "dealerline simulate: --url: " << e.what() << '\n';
+        return exit_usage;
+    }
+    // Wait (bounded) for the server to answer: the demo starts both together.
+    {
+        http_client probe(o.url);
+        const auto deadline = steady::now() + std::chrono::seconds(60);
+        while (probe.get("/healthz").status != 200) {
+            if (steady::now() > deadline || stop_requested) {
+                std::cerr << "dealerline simulate: no answer from " << o.url << "/healthz\n";
+                return exit_failed;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    }
+    const std::uint64_t seed = o.seed ? o.seed : static_cast<std::uint64_t>(steady::now().time_since_epoch().count());
+    // Ids unique to this run, so that a restarted demo goes on beside what is in the log.
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%llx", static_cast<unsigned long long>(unix_now() % 0xFFFFFF));
+    const std::int64_t expires = unix_now() + 30 * 24 * 3600;
+    tally counts;
+    auto send = [&](http_client& client, plant& p, const next_command& c, const std::string& command_id) {
+        ++counts.sent;
+        for (int attempt = 0;; ++attempt) {
+            auto answer = client.post("/api/commands", body_of(c.command, command_id), c.token);
+            if (answer.status == 200) return void(++counts.ok);
+            if (answer.status == 422 || answer.status == 409 || answer.status == 404) {
+                ++counts.refused;
+                return p.refused(c);
+            }
+            // Not there, busy or stopping: the same command id again is safe (idempotent).
+            if ((answer.status == 0 || answer.status == 429 || answer.status == 503) && attempt < 20 && !stop_requested) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100 * (attempt + 1)));
+                continue;
+            }
+            ++counts.failed;
+            std::cerr << "dealerline simulate: " << domain::codec::command_type(c.command) << ": "
+                      << (answer.status ? std::to_string(answer.status) + " " + answer.body : answer.error) << '\n';
+            return;
+        }
+    };
+    {
+        http_client client(o.url);
+        plant first(seed, tag, o.secret, o.dealers, expires);
+        int n = 0;
+        for (const auto& r : first.registrations()) send(client, first, r, "sim-register-" + dealer_id(++n));
+    }
+    std::cerr << "dealerline simulate: " << o.dealers << " dealers, " << o.rate << " changes/s on " << o.connections
+              << " connection(s); Ctrl-C stops\n";
+    const auto started = steady::now();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < o.connections; ++w) {
+        workers.emplace_back([&, w] {
+            http_client client(o.url);
+            plant p(seed + static_cast<std::uint64_t>(w), std::string(tag) + "w" + std::to_string(w), o.secret, o.dealers, expires);
+            const auto interval = std::chrono::duration<double>(o.connections / o.rate);
+            auto next = steady::now();
+            std::uint64_t n = 0;
+            while (!stop_requested) {
+                if (o.duration > 0 && steady::now() - started > std::chrono::duration<double>(o.duration)) break;
+                if (o.count && counts.sent.load() >= o.count) break;
+                std::this_thread::sleep_until(next);
+                next += std::chrono::duration_cast<steady::duration>(interval);
+                if (steady::now() - next > std::chrono::seconds(1)) next = steady::now();  // fell behind: no burst to catch up
+                const auto c = p.next();
+                send(client, p, c, "sim-" + std::string(tag) + "-" + std::to_string(w) + "-" + std::to_string(++n));
+            }
+        });
+    }
+    auto report = [&] {
+        std::cerr << "dealerline simulate: " << counts.sent << " sent, " << counts.ok << " ok, " << counts.refused
+                  << " refused by the domain, " << counts.failed << " failed\n";
+    };
+    auto last_report = steady::now();
+    bool running = true;
+    while (running) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        running = !stop_requested && !(o.duration > 0 && steady::now() - started > std::chrono::duration<double>(o.duration)) &&
+                  !(o.count && counts.sent.load() >= o.count);
+        if (steady::now() - last_report > std::chrono::seconds(30)) {
+            report();
+            last_report = steady::now();
+        }
+    }
+    for (auto& t : workers) t.join();
+    report();
+    return counts.failed ? exit_failed : exit_ok;
+}
+
+}  // namespace
+
+void add_simulate(CLI::App& app, int& status) {
+    auto* cmd = app.add_subcommand("simulate", "A plant producing live traffic against a running server");
+    auto o = std::make_shared<simulate_options>();
+    cmd->add_option("--url", o->url, "The server, http://HOST:PORT")->envname("DEALERLINE_URL")->required();
+    cmd->add_option("--jwt-secret", o->secret, "The server's token secret (tokens are minted with it)")
+        ->envname("DEALERLINE_JWT_SECRET")
+        ->required();
+    cmd->add_option("--rate", o->rate, "Changes per second (default 20)")->envname("DEALERLINE_SIM_RATE")->check(CLI::Range(0.1, 100000.0));
+    cmd->add_option("--dealers", o->dealers, "How many dealers (default 50)")->check(CLI::Range(1, 100000));
+    cmd->add_option("--connections", o->connections, "Parallel connections (default 1)")->check(CLI::Range(1, 1024));
+    cmd->add_option("--duration", o->duration, "Stop after this many seconds (default: run until Ctrl-C)")->check(CLI::Range(0.0, 1e9));
+    cmd->add_option("--count", o->count, "Stop after this many commands");
+    cmd->add_option("--seed", o->seed, "Random seed (default: from the clock)");
+    cmd->callback([o, &status] { status = run_simulate(*o); });
+}
+
+}  // namespace dealerline::tools
