@@ -8,7 +8,7 @@ packages=(
   libboost1.81-all-dev libboost-json1.81-dev librocksdb-dev libnats-dev nats-server libpqxx-dev postgresql
   libspdlog-dev libcli11-dev libjwt-dev prometheus-cpp-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  pkg-config ccache ninja-build cmake g++ git procps iproute2
+  pkg-config ccache ninja-build cmake g++ git procps iproute2 curl openssl
 )
 
 missing=()

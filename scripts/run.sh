@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# "The main job" (it becomes the full demo with the server issue): build the
-# release binary, start the private PostgreSQL, append a sample order's events
-# to the log, verify the log's hash chain, and bring the PostgreSQL read models
-# up to date from the log (migrate + rebuild, then show them).
+# "The main job": the full demo. Builds the release binary, starts a private
+# PostgreSQL and `dealerline serve` (log, commands, projections and the API in
+# one process), then a simulated plant producing live traffic, and prints the
+# portal URL and tokens. Ctrl-C stops everything it started (the server stops
+# gracefully: acknowledged commands are durable, projections at a checkpoint).
 # Everything it keeps lives in .dealerline/ in the project root.
+#
+# Environment: DEALERLINE_PORT (default 8080), DEALERLINE_PG_PORT (55432),
+# DEALERLINE_SIM_RATE (changes per second, 20), DEALERLINE_DEMO_SECONDS (stop
+# by itself after that many seconds; default: run until Ctrl-C).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -21,10 +26,22 @@ bin=build/release/tools/dealerline
 
 data=.dealerline
 pg_port=${DEALERLINE_PG_PORT:-55432}
+port=${DEALERLINE_PORT:-8080}
+rate=${DEALERLINE_SIM_RATE:-20}
 mkdir -p "$data"
 
-# Leave no server behind, whatever happens below.
-trap 'dl_pg_stop "$data/pg"' EXIT
+serve_pid="" sim_pid=""
+cleanup() {
+  # The simulator first (no traffic into a stopping server), then the server (SIGTERM: graceful).
+  [[ -n $sim_pid ]] && kill -TERM "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  if [[ -n $serve_pid ]] && kill -TERM "$serve_pid" 2>/dev/null; then
+    wait "$serve_pid" 2>/dev/null || true
+    echo "dealerline: server stopped"
+    "$bin" audit verify --data "$data/log" || true
+  fi
+  dl_pg_stop "$data/pg"
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -32,30 +49,59 @@ phase "PostgreSQL (durable, $data/pg, port $pg_port)"
 dl_pg_start "$data/pg" "$pg_port"
 psql "$DL_PG_CONNINFO" -Atc 'select version()'
 
-phase "event log: demo"
-"$bin" demo --data "$data/log"
+# This checkout's own token secret, made once and kept private.
+if [[ ! -s $data/jwt-secret ]]; then
+  (umask 077 && openssl rand -hex 32 >"$data/jwt-secret")
+fi
+secret=$(cat "$data/jwt-secret")
 
-phase "event log: audit verify"
-"$bin" audit verify --data "$data/log"
+if _dl_port_open "$port"; then
+  port=$(dl_free_port)
+  echo "dealerline: port ${DEALERLINE_PORT:-8080} is taken; using $port"
+fi
+url="http://127.0.0.1:$port"
 
-phase "read models: migrate and rebuild from the log"
-"$bin" projections rebuild all --data "$data/log" --postgres "$DL_PG_CONNINFO"
-"$bin" projections status --data "$data/log" --postgres "$DL_PG_CONNINFO"
+phase "server ($url, log in $data/log, output in $data/serve.log)"
+DEALERLINE_JWT_SECRET=$secret "$bin" serve --data "$data/log" --postgres "$DL_PG_CONNINFO" \
+  --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
+serve_pid=$!
+for ((i = 0; i < 600; i++)); do
+  curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+  _dl_alive "$serve_pid" || { tail -20 "$data/serve.log"; echo "dealerline: the server did not start" >&2; exit 1; }
+  sleep 0.1
+done
+curl -fsS "$url/readyz" >/dev/null || { tail -20 "$data/serve.log"; echo "dealerline: the server is not ready" >&2; exit 1; }
 
-phase "read models: the newest orders as the portal shows them"
-psql "$DL_PG_CONNINFO" -P pager=off -c "SELECT order_id, dealer_id, status, total, placed_at, delivered_at
-  FROM portal.orders ORDER BY placed_position DESC LIMIT 5"
-psql "$DL_PG_CONNINFO" -P pager=off -c "SELECT step, at, event, status, actor FROM portal.order_timeline
-  WHERE order_id = (SELECT order_id FROM portal.orders ORDER BY placed_position DESC LIMIT 1) ORDER BY step"
+phase "plant simulator ($rate changes/s, output in $data/simulate.log)"
+DEALERLINE_JWT_SECRET=$secret "$bin" simulate --url "$url" --rate "$rate" >"$data/simulate.log" 2>&1 &
+sim_pid=$!
 
-phase "summary"
-cat <<SUMMARY
-- built the release binary $bin
-- started a private PostgreSQL 15 on 127.0.0.1:$pg_port with its data in $data/pg
-  (log in $data/postgres.log) and checked it answers queries
-- appended the events of a sample order to the event log in $data/log and printed them
-- verified the log's hash chain and printed its head position and hash
-- migrated the read-model schema, rebuilt every projection from the log (shadow
-  tables swapped in) and showed the newest orders and one order's timeline
-- stopped PostgreSQL; the data in $data/ stays for the next run
-SUMMARY
+dealer_token=$("$bin" token --jwt-secret "$secret" --role dealer --dealer D-0001 --sub demo-dealer --ttl 86400)
+staff_token=$("$bin" token --jwt-secret "$secret" --role engineer --sub demo-engineer --ttl 86400)
+auditor_token=$("$bin" token --jwt-secret "$secret" --role auditor --sub demo-auditor --ttl 86400)
+
+phase "ready"
+cat <<READY
+Portal (dealer D-0001, live order status):
+  $url/#token=$dealer_token
+
+Dealer token (D-0001):  $dealer_token
+Staff token (engineer): $staff_token
+Auditor token:          $auditor_token
+
+Try:
+  curl -s $url/api/orders?limit=3 -H "Authorization: Bearer \$DEALER_TOKEN"
+  curl -s $url/api/events?limit=3 -H "Authorization: Bearer \$AUDITOR_TOKEN"
+  curl -s $url/metrics | grep ^dealerline_
+Live feed: ws://127.0.0.1:$port/api/live?from_position=0 with the token as Bearer or ?access_token=
+
+Ctrl-C stops the simulator, the server and PostgreSQL; the data in $data/ stays.
+READY
+
+if [[ -n ${DEALERLINE_DEMO_SECONDS:-} ]]; then
+  sleep "$DEALERLINE_DEMO_SECONDS"
+  curl -s "$url/api/orders?limit=3" -H "Authorization: Bearer $dealer_token"
+  echo
+else
+  wait "$serve_pid"
+fi

@@ -1,12 +1,16 @@
 // `dealerline serve` as an operator starts it: fail-fast configuration, then a real process that
-// answers, acknowledges a command, and stops cleanly on SIGTERM with the command in the log.
+// answers, acknowledges commands, and stops cleanly on SIGTERM with every acknowledged command
+// in the log (also in the middle of a burst); `dealerline simulate` driving it.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -74,13 +78,15 @@ TEST(ServeCli, BadConfigurationIsRefusedAtOnce) {
     EXPECT_NE(out.find("cannot migrate"), std::string::npos) << out;
 }
 
-TEST(ServeCli, ServesAcknowledgesAndStopsCleanlyOnSigterm) {
-    ASSERT_FALSE(test_postgres().empty());
-    pg_database db;
-    temp_dir dir;
-    const auto log_dir = (dir.path() / "log").string(), err = (dir.path() / "serve.err").string();
-    std::vector<std::string> args = {DEALERLINE_BIN, "serve", "--data", log_dir, "--postgres", db.conninfo(),
-                                     "--listen", "127.0.0.1:0", "--jwt-secret", secret};
+// A `dealerline serve` process on a free port; stderr kept in the test's folder.
+struct served {
+    pid_t pid = 0;
+    std::uint16_t port = 0;
+};
+
+served spawn_serve(const std::string& log_dir, const std::string& conninfo, const std::string& err) {
+    std::vector<std::string> args = {DEALERLINE_BIN, "serve", "--data", log_dir, "--postgres", conninfo,
+                                     "--listen", "127.0.0.1:0", "--jwt-secret", secret, "--rate-limit", "0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -88,44 +94,129 @@ TEST(ServeCli, ServesAcknowledgesAndStopsCleanlyOnSigterm) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ), 0);
+    served out;
+    const int spawned = posix_spawn(&out.pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-
-    std::uint16_t port = 0;
-    ASSERT_TRUE(eventually([&] {
+    if (spawned != 0) return {};
+    (void)eventually([&] {
         std::ifstream in(err);
         std::stringstream text;
         text << in.rdbuf();
         const auto s = text.str();
         const auto at = s.find("listening on http://127.0.0.1:");
         if (at == std::string::npos) return false;
-        port = static_cast<std::uint16_t>(std::stoi(s.substr(at + 30)));
+        out.port = static_cast<std::uint16_t>(std::stoi(s.substr(at + 30)));
         return true;
-    }, std::chrono::seconds(30)));
+    }, std::chrono::seconds(30));
+    return out;
+}
 
-    EXPECT_NE(http(port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").find("200 OK"), std::string::npos);
-    const auto token = *api::issue_token(secret, {"admin-1", domain::role::admin, "",
-                                                  std::chrono::duration_cast<std::chrono::seconds>(
-                                                      std::chrono::system_clock::now().time_since_epoch()).count() + 600});
+int stop(pid_t pid) {
+    if (::kill(pid, SIGTERM) != 0) return -1;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string token(domain::role role, const std::string& sub, const std::string& dealer = "") {
+    return *api::issue_token(secret, {sub, role, dealer,
+                                      std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch()).count() + 600});
+}
+
+std::string post_command(std::uint16_t port, const std::string& bearer, const std::string& body) {
+    return http(port, "POST /api/commands HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " + bearer +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+}
+
+TEST(ServeCli, ServesAcknowledgesAndStopsCleanlyOnSigterm) {
+    ASSERT_FALSE(test_postgres().empty());
+    pg_database db;
+    temp_dir dir;
+    const auto log_dir = (dir.path() / "log").string();
+    const auto server = spawn_serve(log_dir, db.conninfo(), (dir.path() / "serve.err").string());
+    ASSERT_NE(server.port, 0);
+
+    EXPECT_NE(http(server.port, "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").find("200 OK"), std::string::npos);
     const std::string body = R"({"command_id":"c-1","type":"RegisterDealer","data":{"dealer_id":"D-1","name":"Okna","currency":"EUR","payment_terms_days":30,"credit_limit":0}})";
-    const auto reply = http(port, "POST /api/commands HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " + token +
-                                      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                                      "\r\n\r\n" + body);
+    const auto reply = post_command(server.port, token(domain::role::admin, "admin-1"), body);
     EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
     EXPECT_NE(reply.find("\"positions\":[1]"), std::string::npos) << reply;
 
-    ASSERT_EQ(::kill(pid, SIGTERM), 0);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status)) << status;
-    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_EQ(stop(server.pid), 0);
     // What was acknowledged is in the log.
     storage::log_options ro;
     ro.read_only = true;
     auto log = storage::event_log::open(log_dir, ro);
     ASSERT_TRUE(log) << log.error().message;
     EXPECT_EQ((*log)->head_position(), 1u);
+}
+
+TEST(ServeCli, SigtermDuringACommandBurstLosesNothingAcknowledged) {
+    ASSERT_FALSE(test_postgres().empty());
+    pg_database db;
+    temp_dir dir;
+    const auto log_dir = (dir.path() / "log").string();
+    auto server = spawn_serve(log_dir, db.conninfo(), (dir.path() / "serve.err").string());
+    ASSERT_NE(server.port, 0);
+    const auto admin = token(domain::role::admin, "admin-1"), dealer = token(domain::role::dealer, "D-1", "D-1");
+    ASSERT_NE(post_command(server.port, admin, R"({"command_id":"c-1","type":"RegisterDealer","data":{"dealer_id":"D-1","name":"Okna","currency":"EUR","payment_terms_days":30,"credit_limit":0}})")
+                  .find("200 OK"),
+              std::string::npos);
+    std::mutex m;
+    std::vector<std::string> acknowledged;  // order ids answered 200
+    std::atomic<bool> go{true};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 6; ++t)
+        clients.emplace_back([&, t] {
+            for (int i = 0; go; ++i) {
+                const auto id = "O-" + std::to_string(t) + "-" + std::to_string(i);
+                const auto reply = post_command(server.port, dealer,
+                                                R"({"command_id":"place-)" + id + R"(","type":"PlaceOrder","data":{"order_id":")" + id +
+                                                    R"(","dealer_id":"D-1","currency":"EUR","lines":[{"sku":"W","description":"","quantity":1,"unit_price":1}]}})");
+                if (reply.find("HTTP/1.1 200") != 0) return;  // refused or cut off by the stop
+                std::lock_guard lock(m);
+                acknowledged.push_back(id);
+            }
+        });
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(m);
+        return acknowledged.size() >= 60;
+    }));
+    EXPECT_EQ(stop(server.pid), 0) << "SIGTERM in the middle of the burst";
+    go = false;
+    for (auto& c : clients) c.join();
+
+    // Restarted, the server still has every order it acknowledged.
+    server = spawn_serve(log_dir, db.conninfo(), (dir.path() / "serve2.err").string());
+    ASSERT_NE(server.port, 0);
+    const auto auditor = token(domain::role::auditor, "aud");
+    for (const auto& id : acknowledged) {
+        const auto reply = http(server.port, "GET /api/streams/order-" + id + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " +
+                                                  auditor + "\r\n\r\n");
+        ASSERT_NE(reply.find("\"OrderPlaced\""), std::string::npos) << id << "\n" << reply;
+    }
+    EXPECT_EQ(stop(server.pid), 0);
+}
+
+TEST(ServeCli, TheSimulatorDrivesAServedPlant) {
+    ASSERT_FALSE(test_postgres().empty());
+    pg_database db;
+    temp_dir dir;
+    const auto server = spawn_serve((dir.path() / "log").string(), db.conninfo(), (dir.path() / "serve.err").string());
+    ASSERT_NE(server.port, 0);
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.port);
+    std::string out;
+    EXPECT_EQ(run("simulate --url " + url + " --jwt-secret " + secret + " --rate 400 --count 300 --dealers 10 --seed 9", &out), 0) << out;
+    EXPECT_NE(out.find("300 sent"), std::string::npos) << out;
+    EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
+    // The plant's orders are there for a dealer, as the portal shows them.
+    const auto reply = http(server.port, "GET /api/orders?min_position=300 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " +
+                                             token(domain::role::engineer, "eng") + "\r\n\r\n");
+    EXPECT_NE(reply.find("\"status\":\"in_production\""), std::string::npos) << reply.substr(0, 2000);
+    EXPECT_EQ(run("simulate --url nowhere --jwt-secret " + secret, &out), 2) << out;
+    EXPECT_EQ(run("simulate --url " + url + " --jwt-secret short", &out), 2) << out;
+    EXPECT_EQ(stop(server.pid), 0);
 }
 
 }  // namespace
