@@ -21,7 +21,7 @@ struct server_options {
     std::uint16_t port = 8080;                       // 0: any free port (see server::port())
     std::string jwt_secret;                          // at least 32 bytes
     std::size_t io_threads = std::max(1u, std::thread::hardware_concurrency());
-    std::size_t command_threads = 16;                // commands wait for fsync off the io threads
+    std::size_t command_threads = 64;                // commands wait for fsync off the io threads (one per waiting command)
     std::size_t max_body_bytes = 1 << 20;            // 413 above
     std::size_t max_header_bytes = 16 << 10;         // 431 above
     std::size_t max_json_depth = 32;                 // 400 above
