@@ -188,7 +188,7 @@ struct commit_stamps {
         const auto head = log->head_position();
         while (seen.load() < head) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         std::uint64_t n = 0;
-        for (auto p = base + 1; p <= head; ++p) n += of(p) >= from ? 1 : 0;
+        for (auto p = base + 1; p <= head; ++p) n += of(p) >= from ? 1u : 0u;
         return n;
     }
     std::int64_t of(std::uint64_t position) const {
