@@ -32,8 +32,12 @@ template <>
 struct aggregate_of<claim_command> {
     using type = claim_aggregate;
 };
+template <>
+struct aggregate_of<stock_command> {
+    using type = stock_aggregate;
+};
 
-using any_state = std::variant<dealer_state, order_state, claim_state>;
+using any_state = std::variant<dealer_state, order_state, claim_state, stock_state>;
 
 failure fail(failure::kind k, std::string code, std::string message) { return failure{k, std::move(code), std::move(message)}; }
 
@@ -245,6 +249,7 @@ struct handler::impl {
         return out;
     }
     result<related> gather(const dealer_command&, context&, bool) { return related{}; }
+    result<related> gather(const stock_command&, context&, bool) { return related{}; }
 
     template <domain::aggregate A>
     result<outcome> handle_as(const envelope& env, const typename A::command& cmd, const std::string& print) {
@@ -343,5 +348,6 @@ result<std::pair<std::uint64_t, typename A::state>> handler::load(const std::str
 template result<std::pair<std::uint64_t, dealer_state>> handler::load<dealer_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, order_state>> handler::load<order_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, claim_state>> handler::load<claim_aggregate>(const std::string&, bool);
+template result<std::pair<std::uint64_t, stock_state>> handler::load<stock_aggregate>(const std::string&, bool);
 
 }  // namespace dealerline::commands

@@ -59,6 +59,21 @@ BOOST_DESCRIBE_STRUCT(claim_resolved, (), (claim_id, resolution, compensation, n
 BOOST_DESCRIBE_STRUCT(claim_reopened, (), (claim_id, reason))
 BOOST_DESCRIBE_STRUCT(claim_closed, (), (claim_id))
 
+BOOST_DESCRIBE_STRUCT(receive_stock, (), (warehouse, sku, quantity, reference))
+BOOST_DESCRIBE_STRUCT(reserve_stock, (), (warehouse, sku, order_id, quantity))
+BOOST_DESCRIBE_STRUCT(release_stock, (), (warehouse, sku, order_id))
+BOOST_DESCRIBE_STRUCT(issue_stock, (), (warehouse, sku, order_id))
+BOOST_DESCRIBE_STRUCT(write_off_stock, (), (warehouse, sku, quantity, reason))
+BOOST_DESCRIBE_STRUCT(count_stock, (), (warehouse, sku, counted))
+BOOST_DESCRIBE_STRUCT(stock_received, (), (warehouse, sku, quantity, reference))
+BOOST_DESCRIBE_STRUCT(stock_reserved, (), (warehouse, sku, order_id, quantity))
+BOOST_DESCRIBE_STRUCT(stock_released, (), (warehouse, sku, order_id, quantity))
+BOOST_DESCRIBE_STRUCT(stock_issued, (), (warehouse, sku, order_id, quantity))
+BOOST_DESCRIBE_STRUCT(stock_written_off, (), (warehouse, sku, quantity, reason))
+BOOST_DESCRIBE_STRUCT(stock_counted, (), (warehouse, sku, counted, difference))
+BOOST_DESCRIBE_STRUCT(stock_reservation, (), (order_id, quantity))
+BOOST_DESCRIBE_STRUCT(stock_state, (), (exists, on_hand, reserved, reservations))
+
 BOOST_DESCRIBE_ENUM(order_status, none, placed, accepted, rejected, in_production, produced, shipped, delivered, cancelled)
 BOOST_DESCRIBE_ENUM(claim_status, none, open, in_review, resolved, reopened, closed)
 BOOST_DESCRIBE_STRUCT(dealer_state, (), (registered, currency, payment_terms_days, credit_limit, opening_balance_set))
@@ -118,6 +133,18 @@ DL_WIRE(claim_commented, "ClaimCommented", 1)
 DL_WIRE(claim_resolved, "ClaimResolved", 1)
 DL_WIRE(claim_reopened, "ClaimReopened", 1)
 DL_WIRE(claim_closed, "ClaimClosed", 1)
+DL_WIRE(receive_stock, "ReceiveStock", 1)
+DL_WIRE(reserve_stock, "ReserveStock", 1)
+DL_WIRE(release_stock, "ReleaseStock", 1)
+DL_WIRE(issue_stock, "IssueStock", 1)
+DL_WIRE(write_off_stock, "WriteOffStock", 1)
+DL_WIRE(count_stock, "CountStock", 1)
+DL_WIRE(stock_received, "StockReceived", 1)
+DL_WIRE(stock_reserved, "StockReserved", 1)
+DL_WIRE(stock_released, "StockReleased", 1)
+DL_WIRE(stock_issued, "StockIssued", 1)
+DL_WIRE(stock_written_off, "StockWrittenOff", 1)
+DL_WIRE(stock_counted, "StockCounted", 1)
 #undef DL_WIRE
 
 // Upcasters: each turns a stored event of (type, version) into the same event at version + 1.
@@ -303,6 +330,7 @@ constexpr auto entries(std::variant<Commands...>*) {
 const auto dealer_commands = entries<dealer_command>(static_cast<dealer_command*>(nullptr));
 const auto order_commands = entries<order_command>(static_cast<order_command*>(nullptr));
 const auto claim_commands = entries<claim_command>(static_cast<claim_command*>(nullptr));
+const auto stock_commands = entries<stock_command>(static_cast<stock_command*>(nullptr));
 
 template <class Variant>
 stored_event encode_variant(const Variant& e) {
@@ -348,6 +376,8 @@ result<any_command> parse_command(std::string_view type, const json::value& data
         if (e.name == type) return e.parse(data);
     for (const auto& e : claim_commands)
         if (e.name == type) return e.parse(data);
+    for (const auto& e : stock_commands)
+        if (e.name == type) return e.parse(data);
     return reject("bad_request", "unknown command type " + std::string(type));
 }
 
@@ -363,11 +393,13 @@ json::object command_data(const any_command& c) {
 stored_event encode(const dealer_event& e) { return encode_variant(e); }
 stored_event encode(const order_event& e) { return encode_variant(e); }
 stored_event encode(const claim_event& e) { return encode_variant(e); }
+stored_event encode(const stock_event& e) { return encode_variant(e); }
 
 std::uint32_t current_schema_version(std::string_view type) {
     if (auto v = version_in(type, static_cast<dealer_event*>(nullptr))) return v;
     if (auto v = version_in(type, static_cast<order_event*>(nullptr))) return v;
-    return version_in(type, static_cast<claim_event*>(nullptr));
+    if (auto v = version_in(type, static_cast<claim_event*>(nullptr))) return v;
+    return version_in(type, static_cast<stock_event*>(nullptr));
 }
 
 template <class Aggregate>
@@ -412,12 +444,15 @@ result<typename Aggregate::state> decode_state(std::string_view text) {
 template std::string encode_state<dealer_aggregate>(const dealer_state&);
 template std::string encode_state<order_aggregate>(const order_state&);
 template std::string encode_state<claim_aggregate>(const claim_state&);
+template std::string encode_state<stock_aggregate>(const stock_state&);
 template result<dealer_state> decode_state<dealer_aggregate>(std::string_view);
 template result<order_state> decode_state<order_aggregate>(std::string_view);
 template result<claim_state> decode_state<claim_aggregate>(std::string_view);
+template result<stock_state> decode_state<stock_aggregate>(std::string_view);
 
 template result<dealer_event> decode<dealer_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<order_event> decode<order_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<claim_event> decode<claim_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<stock_event> decode<stock_aggregate>(std::string_view, std::uint32_t, std::string_view);
 
 }  // namespace dealerline::domain::codec

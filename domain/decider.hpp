@@ -56,6 +56,7 @@ inline constexpr std::string_view already_exists = "already_exists";
 inline constexpr std::string_view duplicate_external_ref = "duplicate_external_ref";
 inline constexpr std::string_view currency_mismatch = "currency_mismatch";
 inline constexpr std::string_view dealer_not_registered = "dealer_not_registered";
+inline constexpr std::string_view insufficient_stock = "insufficient_stock";
 }  // namespace codes
 
 struct rejection {

@@ -228,8 +228,9 @@ int state(const std::string& data, const std::string& stream, const point& as_of
     if (category == domain::dealer_aggregate::category) return fold_state<domain::dealer_aggregate>(**log, stream, *at, out, err);
     if (category == domain::order_aggregate::category) return fold_state<domain::order_aggregate>(**log, stream, *at, out, err);
     if (category == domain::claim_aggregate::category) return fold_state<domain::claim_aggregate>(**log, stream, *at, out, err);
+    if (category == domain::stock_aggregate::category) return fold_state<domain::stock_aggregate>(**log, stream, *at, out, err);
     err << "dealerline audit state: no aggregate for streams of category '" << category
-        << "' (dealer-, order-, claim- streams have a state)\n";
+        << "' (dealer-, order-, claim-, stock- streams have a state)\n";
     return exit_failed;
 }
 

@@ -242,6 +242,47 @@ TEST_F(Handler, ManyThreadsOnOneClaimLoseNothing) {
     EXPECT_EQ(commands_seen.size(), events.size()) << "a command appended twice";
 }
 
+TEST_F(Handler, EightThreadsReservingTheSameStockNeverDriveAvailableBelowZero) {
+    ok(stock_command{receive_stock{"WH-1", "WIN-1", 100, "batch 1"}}, staff(role::storekeeper));
+    // Two handlers on one log: each other's appends are only seen through version conflicts (a
+    // contended command may give up with `conflict` then: nothing is appended, the caller retries).
+    commands::handler other(*log);
+    constexpr int threads = 8, each = 25;
+    std::atomic<std::int64_t> granted{0};
+    std::atomic<int> short_of_stock{0}, gave_up{0}, failures{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+        workers.emplace_back([&, t] {
+            auto& h = t % 2 ? other : *handler;
+            std::mt19937 rng(static_cast<unsigned>(t));
+            for (int n = 0; n < each; ++n) {
+                const std::int64_t want = 1 + static_cast<std::int64_t>(rng() % 5);
+                const auto order = "O-" + std::to_string(t) + "-" + std::to_string(n);
+                auto r = h.handle({"r-" + order, stock_command{reserve_stock{"WH-1", "WIN-1", order, want}}, staff(role::system, "fulfilment"),
+                                   std::nullopt, ""});
+                if (r) granted += want;
+                else if (r.error().code == "insufficient_stock") ++short_of_stock;
+                else if (r.error().code == "conflict") ++gave_up;
+                else if (failures++ == 0) ADD_FAILURE() << r.error().code << ": " << r.error().message;
+            }
+        });
+    for (auto& w : workers) w.join();
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GT(short_of_stock.load(), 0) << "demand (~" << threads * each * 3 << ") exceeds the 100 on hand";
+    // The log says the same: folded, nothing is reserved beyond what is on hand.
+    stock_state s{};
+    const auto events = log->read_stream("stock-WH-1:WIN-1", 1, 10'000).value();
+    for (const auto& e : events) {
+        auto decoded = codec::decode<stock_aggregate>(e.type, e.schema_version, e.data);
+        ASSERT_TRUE(decoded.has_value()) << e.type << ": " << decoded.error().message;
+        s = stock_aggregate::evolve(std::move(s), *decoded);
+    }
+    EXPECT_EQ(s.reserved, granted.load());
+    EXPECT_GE(s.available(), 0);
+    EXPECT_LE(s.reserved, 100);
+    EXPECT_EQ(static_cast<int>(s.reservations.size()) + short_of_stock.load() + gave_up.load(), threads * each);
+}
+
 TEST_F(Handler, AStaleCacheMeetsAConflictAndTheHandlerRetries) {
     registered_dealer("D-1");
     ok(order_command{order_of("O-1", "D-1")}, dealer("D-1"));

@@ -40,6 +40,12 @@ const std::vector<codec::any_command> every_command{
     claim_command{resolve_claim{"CL-1", "refund", 100, "sorry"}},
     claim_command{reopen_claim{"CL-1", "again"}},
     claim_command{close_claim{"CL-1"}},
+    stock_command{receive_stock{"WH-1", "WIN-1", 10, "batch 7"}},
+    stock_command{reserve_stock{"WH-1", "WIN-1", "O-1", 2}},
+    stock_command{release_stock{"WH-1", "WIN-1", "O-1"}},
+    stock_command{issue_stock{"WH-1", "WIN-1", "O-1"}},
+    stock_command{write_off_stock{"WH-1", "WIN-1", 1, "broken"}},
+    stock_command{count_stock{"WH-1", "WIN-1", 7}},
 };
 
 TEST(CommandCodec, EveryCommandRoundTrips) {
@@ -107,6 +113,19 @@ TEST(EventCodec, EveryEventRoundTripsUnderItsStoredName) {
     expect_round_trip<claim_aggregate>(claim_resolved{"CL-1", "refund", 5, "n", "2026-11-23T10:15:00Z"});
     expect_round_trip<claim_aggregate>(claim_reopened{"CL-1", "r"});
     expect_round_trip<claim_aggregate>(claim_closed{"CL-1"});
+    expect_round_trip<stock_aggregate>(stock_received{"WH-1", "WIN-1", 10, "batch 7"});
+    expect_round_trip<stock_aggregate>(stock_reserved{"WH-1", "WIN-1", "O-1", 2});
+    expect_round_trip<stock_aggregate>(stock_released{"WH-1", "WIN-1", "O-1", 2});
+    expect_round_trip<stock_aggregate>(stock_issued{"WH-1", "WIN-1", "O-1", 2});
+    expect_round_trip<stock_aggregate>(stock_written_off{"WH-1", "WIN-1", 1, "broken"});
+    expect_round_trip<stock_aggregate>(stock_counted{"WH-1", "WIN-1", 7, -1});
+}
+
+TEST(StateCodec, AStockSnapshotRoundTripsWithItsReservations) {
+    stock_state s{true, 10, 3, {{"O-1", 2}, {"O-2", 1}}};
+    auto back = codec::decode_state<stock_aggregate>(codec::encode_state<stock_aggregate>(s));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(*back, s);
 }
 
 TEST(EventCodec, StoredNamesAreStable) {

@@ -5,6 +5,7 @@
 #include "domain/claim.hpp"
 #include "domain/dealer.hpp"
 #include "domain/order.hpp"
+#include "domain/stock.hpp"
 #include "domain/time.hpp"
 #include "tests/domain/scenario.hpp"
 
@@ -79,6 +80,19 @@ TEST(Roles, ClaimCommands) {
     expect_roles<C>("ResolveClaim", {filed, assigned}, resolve_claim{"CL-1", "repair", 0, ""}, {role::claims_manager, role::admin});
     expect_roles<C>("ReopenClaim", {filed, assigned, resolved}, reopen_claim{"CL-1", "r"}, {role::dealer, role::admin});
     expect_roles<C>("CloseClaim", {filed, assigned, resolved}, close_claim{"CL-1"}, {role::claims_manager, role::admin});
+}
+
+TEST(Roles, StockCommands) {
+    using S = stock_aggregate;
+    const stock_received ten{"WH-1", "W", 10, "b"};
+    const stock_reserved held{"WH-1", "W", "O-1", 2};
+    const std::vector<role> keeper{role::storekeeper, role::admin}, for_orders{role::storekeeper, role::system, role::logistics, role::admin};
+    expect_roles<S>("ReceiveStock", {}, receive_stock{"WH-1", "W", 1, "b"}, keeper);
+    expect_roles<S>("ReserveStock", {ten}, reserve_stock{"WH-1", "W", "O-1", 1}, for_orders);
+    expect_roles<S>("ReleaseStock", {ten, held}, release_stock{"WH-1", "W", "O-1"}, for_orders);
+    expect_roles<S>("IssueStock", {ten, held}, issue_stock{"WH-1", "W", "O-1"}, for_orders);
+    expect_roles<S>("WriteOffStock", {ten}, write_off_stock{"WH-1", "W", 1, "r"}, keeper);
+    expect_roles<S>("CountStock", {ten}, count_stock{"WH-1", "W", 9}, keeper);
 }
 
 }  // namespace
