@@ -36,8 +36,20 @@ template <>
 struct aggregate_of<stock_command> {
     using type = stock_aggregate;
 };
+template <>
+struct aggregate_of<invoice_command> {
+    using type = invoice_aggregate;
+};
+template <>
+struct aggregate_of<payment_command> {
+    using type = payment_aggregate;
+};
+template <>
+struct aggregate_of<credit_note_command> {
+    using type = credit_note_aggregate;
+};
 
-using any_state = std::variant<dealer_state, order_state, claim_state, stock_state>;
+using any_state = std::variant<dealer_state, order_state, claim_state, stock_state, invoice_state, payment_state, credit_note_state>;
 
 failure fail(failure::kind k, std::string code, std::string message) { return failure{k, std::move(code), std::move(message)}; }
 
@@ -69,6 +81,14 @@ public:
         order_.splice(order_.begin(), order_, it->second);
         return std::make_pair(it->second->version, it->second->state);
     }
+    void erase(const std::string& stream) {
+        std::lock_guard lock(mutex_);
+        if (auto it = index_.find(stream); it != index_.end()) {
+            order_.erase(it->second);
+            index_.erase(it);
+        }
+    }
+
     void put(const std::string& stream, std::uint64_t version, any_state state) {
         if (capacity_ == 0) return;
         std::lock_guard lock(mutex_);
@@ -212,16 +232,23 @@ struct handler::impl {
     struct related {
         std::vector<storage::stream_write> writes;
         std::optional<reservation> reserve;
+        std::vector<std::string> touched;  // other aggregates' streams this append writes events to
     };
+
+    // The dealer's facts for the decision, and a guard that they still hold at the append.
+    result<void> know_dealer(const std::string& dealer_id, context& ctx, related& out, bool use_cache) {
+        const auto dealer_stream = stream_name(dealer_aggregate::category, dealer_id);
+        auto dealer = load<dealer_aggregate>(dealer_stream, use_cache);
+        if (!dealer) return tl::unexpected(dealer.error());
+        ctx.dealer = dealer_facts{dealer->second.registered, dealer->second.currency, dealer->second.payment_terms_days};
+        out.writes.push_back({dealer_stream, storage::expected_version::exact(dealer->first), {}});
+        return {};
+    }
 
     result<related> gather(const order_command& cmd, context& ctx, bool use_cache) {
         related out;
         if (const auto* place = std::get_if<place_order>(&cmd)) {
-            const auto dealer_stream = stream_name(dealer_aggregate::category, place->dealer_id);
-            auto dealer = load<dealer_aggregate>(dealer_stream, use_cache);
-            if (!dealer) return tl::unexpected(dealer.error());
-            ctx.dealer = dealer_facts{dealer->second.registered, dealer->second.currency};
-            out.writes.push_back({dealer_stream, storage::expected_version::exact(dealer->first), {}});
+            if (auto known = know_dealer(place->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
             if (place->external_ref) {
                 boost::json::object data;
                 data["order_id"] = place->order_id;
@@ -250,6 +277,63 @@ struct handler::impl {
     }
     result<related> gather(const dealer_command&, context&, bool) { return related{}; }
     result<related> gather(const stock_command&, context&, bool) { return related{}; }
+    result<related> gather(const invoice_command& cmd, context& ctx, bool use_cache) {
+        related out;
+        if (const auto* issue = std::get_if<issue_invoice>(&cmd))
+            if (auto known = know_dealer(issue->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
+        return out;
+    }
+    result<related> gather(const credit_note_command& cmd, context& ctx, bool use_cache) {
+        related out;
+        const auto& issue = std::get<issue_credit_note>(cmd);
+        if (auto known = know_dealer(issue.dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
+        return out;
+    }
+    result<related> gather(const payment_command& cmd, context& ctx, bool use_cache) {
+        related out;
+        if (const auto* record = std::get_if<record_payment>(&cmd)) {
+            if (auto known = know_dealer(record->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
+            // One payment per bank reference and dealer: an import run twice records nothing twice.
+            boost::json::object data;
+            data["payment_id"] = record->payment_id;
+            data["dealer_id"] = record->dealer_id;
+            data["external_ref"] = record->external_ref;
+            out.reserve = reservation{
+                {stream_name("payref", record->dealer_id + "/" + record->external_ref), storage::expected_version::no_stream(),
+                 {{"PaymentRefReserved", 1, boost::json::serialize(data), "{}"}}},
+                fail(failure::kind::rejected, std::string(codes::duplicate_external_ref),
+                     "dealer " + record->dealer_id + " already has a payment with external_ref " + record->external_ref)};
+        } else if (const auto* allocate = std::get_if<allocate_payment>(&cmd)) {
+            // The invoice's facts, and its stream guarded: InvoicePaymentApplied goes into it.
+            const auto invoice_stream = stream_name(invoice_aggregate::category, allocate->invoice_id);
+            auto invoice = load<invoice_aggregate>(invoice_stream, use_cache);
+            if (!invoice) return tl::unexpected(invoice.error());
+            const auto& s = invoice->second;
+            ctx.invoice = invoice_facts{s.status != invoice_status::none, s.status == invoice_status::voided, s.dealer_id, s.currency,
+                                        s.open_amount()};
+            out.writes.push_back({invoice_stream, storage::expected_version::exact(invoice->first), {}});
+        }
+        return out;
+    }
+
+    // What a decision does to other aggregates, appended in the same batch: a payment's events
+    // move its invoices. Other aggregates' decisions touch only their own stream.
+    template <class Event>
+    void effects(const std::vector<Event>&, related&) {}
+    void effects(const std::vector<payment_event>& decided, related& rel) {
+        for (const auto& e : decided)
+            for (auto& [invoice_id, effect] : invoice_effects(e)) {
+                const auto stream = stream_name(invoice_aggregate::category, invoice_id);
+                auto stored = codec::encode(effect);
+                storage::event_data data{std::move(stored.type), stored.schema_version, std::move(stored.data), "{}"};
+                auto it = std::find_if(rel.writes.begin(), rel.writes.end(), [&](const auto& w) { return w.stream == stream; });
+                // A reversal reaches invoices the decision did not load: it only lowers what is
+                // paid, so it needs no guard.
+                if (it == rel.writes.end()) rel.writes.push_back({stream, storage::expected_version::any(), {std::move(data)}});
+                else it->events.push_back(std::move(data));
+                rel.touched.push_back(stream);
+            }
+    }
 
     template <domain::aggregate A>
     result<outcome> handle_as(const envelope& env, const typename A::command& cmd, const std::string& print) {
@@ -266,7 +350,7 @@ struct handler::impl {
                                            stream + " is at version " + std::to_string(version) + ", not " +
                                                std::to_string(*env.expected_version)));
 
-            context ctx{env.actor, now(), std::nullopt, std::nullopt};
+            context ctx{env.actor, now(), std::nullopt, std::nullopt, std::nullopt};
             auto rel = gather(cmd, ctx, use_cache);
             if (!rel) return tl::unexpected(rel.error());
             auto decision = A::decide(cmd, state, ctx);
@@ -279,6 +363,7 @@ struct handler::impl {
                 if (*taken > 0) return tl::unexpected(rel->reserve->taken);
             }
 
+            effects(*decision, *rel);
             storage::append_request request;
             request.command_id = env.command_id;
             request.actor = env.actor.label();
@@ -292,7 +377,10 @@ struct handler::impl {
                 own.events.push_back({std::move(stored.type), stored.schema_version, std::move(stored.data), "{}"});
             }
             request.writes.push_back(std::move(own));
-            for (auto& w : rel->writes) request.writes.push_back(std::move(w));
+            for (auto& w : rel->writes) {
+                for (const auto& e : w.events) types.push_back(e.type);
+                request.writes.push_back(std::move(w));
+            }
             if (rel->reserve) {
                 request.writes.push_back(rel->reserve->write);
                 types.push_back(rel->reserve->write.events.front().type);
@@ -305,6 +393,7 @@ struct handler::impl {
                 for (const auto& e : *decision) next = A::evolve(std::move(next), e);
                 const auto new_version = appended->streams.front().version;
                 cache.put(stream, new_version, any_state{next});
+                for (const auto& other : rel->touched) cache.erase(other);  // their cached state is behind now
                 maybe_snapshot<A>(stream, version, new_version, next);
                 outcome out{stream, new_version, {}, {}, false};
                 for (std::uint32_t i = 0; i < appended->event_count; ++i) out.positions.push_back(appended->first_position + i);
@@ -349,5 +438,8 @@ template result<std::pair<std::uint64_t, dealer_state>> handler::load<dealer_agg
 template result<std::pair<std::uint64_t, order_state>> handler::load<order_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, claim_state>> handler::load<claim_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, stock_state>> handler::load<stock_aggregate>(const std::string&, bool);
+template result<std::pair<std::uint64_t, invoice_state>> handler::load<invoice_aggregate>(const std::string&, bool);
+template result<std::pair<std::uint64_t, payment_state>> handler::load<payment_aggregate>(const std::string&, bool);
+template result<std::pair<std::uint64_t, credit_note_state>> handler::load<credit_note_aggregate>(const std::string&, bool);
 
 }  // namespace dealerline::commands

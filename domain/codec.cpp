@@ -74,6 +74,29 @@ BOOST_DESCRIBE_STRUCT(stock_counted, (), (warehouse, sku, counted, difference))
 BOOST_DESCRIBE_STRUCT(stock_reservation, (), (order_id, quantity))
 BOOST_DESCRIBE_STRUCT(stock_state, (), (exists, on_hand, reserved, reservations))
 
+BOOST_DESCRIBE_STRUCT(invoice_line, (), (description, quantity, unit_price))
+BOOST_DESCRIBE_STRUCT(issue_invoice, (), (invoice_id, dealer_id, source, source_id, lines, due_date))
+BOOST_DESCRIBE_STRUCT(void_invoice, (), (invoice_id, reason))
+BOOST_DESCRIBE_STRUCT(mark_invoice_overdue, (), (invoice_id))
+BOOST_DESCRIBE_STRUCT(invoice_issued, (), (invoice_id, dealer_id, currency, source, source_id, lines, total, issued_on, due_date))
+BOOST_DESCRIBE_STRUCT(invoice_payment_applied, (), (invoice_id, payment_id, amount))
+BOOST_DESCRIBE_STRUCT(invoice_payment_reversed, (), (invoice_id, payment_id, amount))
+BOOST_DESCRIBE_STRUCT(invoice_voided, (), (invoice_id, reason))
+BOOST_DESCRIBE_STRUCT(invoice_overdue, (), (invoice_id, due_date, open_amount))
+BOOST_DESCRIBE_ENUM(invoice_status, none, open, paid, voided)
+BOOST_DESCRIBE_STRUCT(invoice_state, (), (status, dealer_id, currency, due_date, total, paid, overdue))
+BOOST_DESCRIBE_STRUCT(record_payment, (), (payment_id, dealer_id, amount, method, received_at, external_ref))
+BOOST_DESCRIBE_STRUCT(allocate_payment, (), (payment_id, invoice_id, amount))
+BOOST_DESCRIBE_STRUCT(reverse_payment, (), (payment_id, reason))
+BOOST_DESCRIBE_STRUCT(payment_allocation, (), (invoice_id, amount))
+BOOST_DESCRIBE_STRUCT(payment_recorded, (), (payment_id, dealer_id, currency, amount, method, received_at, external_ref))
+BOOST_DESCRIBE_STRUCT(payment_allocated, (), (payment_id, invoice_id, amount))
+BOOST_DESCRIBE_STRUCT(payment_reversed, (), (payment_id, reason, undone))
+BOOST_DESCRIBE_STRUCT(payment_state, (), (exists, reversed, dealer_id, currency, amount, allocated, allocations))
+BOOST_DESCRIBE_STRUCT(issue_credit_note, (), (credit_note_id, dealer_id, amount, reason, claim_id))
+BOOST_DESCRIBE_STRUCT(credit_note_issued, (), (credit_note_id, dealer_id, currency, amount, reason, claim_id))
+BOOST_DESCRIBE_STRUCT(credit_note_state, (), (exists, dealer_id, amount))
+
 BOOST_DESCRIBE_ENUM(order_status, none, placed, accepted, rejected, in_production, produced, shipped, delivered, cancelled)
 BOOST_DESCRIBE_ENUM(claim_status, none, open, in_review, resolved, reopened, closed)
 BOOST_DESCRIBE_STRUCT(dealer_state, (), (registered, currency, payment_terms_days, credit_limit, opening_balance_set))
@@ -145,6 +168,22 @@ DL_WIRE(stock_released, "StockReleased", 1)
 DL_WIRE(stock_issued, "StockIssued", 1)
 DL_WIRE(stock_written_off, "StockWrittenOff", 1)
 DL_WIRE(stock_counted, "StockCounted", 1)
+DL_WIRE(issue_invoice, "IssueInvoice", 1)
+DL_WIRE(void_invoice, "VoidInvoice", 1)
+DL_WIRE(mark_invoice_overdue, "MarkInvoiceOverdue", 1)
+DL_WIRE(invoice_issued, "InvoiceIssued", 1)
+DL_WIRE(invoice_payment_applied, "InvoicePaymentApplied", 1)
+DL_WIRE(invoice_payment_reversed, "InvoicePaymentReversed", 1)
+DL_WIRE(invoice_voided, "InvoiceVoided", 1)
+DL_WIRE(invoice_overdue, "InvoiceOverdue", 1)
+DL_WIRE(record_payment, "RecordPayment", 1)
+DL_WIRE(allocate_payment, "AllocatePayment", 1)
+DL_WIRE(reverse_payment, "ReversePayment", 1)
+DL_WIRE(payment_recorded, "PaymentRecorded", 1)
+DL_WIRE(payment_allocated, "PaymentAllocated", 1)
+DL_WIRE(payment_reversed, "PaymentReversed", 1)
+DL_WIRE(issue_credit_note, "IssueCreditNote", 1)
+DL_WIRE(credit_note_issued, "CreditNoteIssued", 1)
 #undef DL_WIRE
 
 // Upcasters: each turns a stored event of (type, version) into the same event at version + 1.
@@ -331,6 +370,9 @@ const auto dealer_commands = entries<dealer_command>(static_cast<dealer_command*
 const auto order_commands = entries<order_command>(static_cast<order_command*>(nullptr));
 const auto claim_commands = entries<claim_command>(static_cast<claim_command*>(nullptr));
 const auto stock_commands = entries<stock_command>(static_cast<stock_command*>(nullptr));
+const auto invoice_commands = entries<invoice_command>(static_cast<invoice_command*>(nullptr));
+const auto payment_commands = entries<payment_command>(static_cast<payment_command*>(nullptr));
+const auto credit_note_commands = entries<credit_note_command>(static_cast<credit_note_command*>(nullptr));
 
 template <class Variant>
 stored_event encode_variant(const Variant& e) {
@@ -378,6 +420,12 @@ result<any_command> parse_command(std::string_view type, const json::value& data
         if (e.name == type) return e.parse(data);
     for (const auto& e : stock_commands)
         if (e.name == type) return e.parse(data);
+    for (const auto& e : invoice_commands)
+        if (e.name == type) return e.parse(data);
+    for (const auto& e : payment_commands)
+        if (e.name == type) return e.parse(data);
+    for (const auto& e : credit_note_commands)
+        if (e.name == type) return e.parse(data);
     return reject("bad_request", "unknown command type " + std::string(type));
 }
 
@@ -394,12 +442,18 @@ stored_event encode(const dealer_event& e) { return encode_variant(e); }
 stored_event encode(const order_event& e) { return encode_variant(e); }
 stored_event encode(const claim_event& e) { return encode_variant(e); }
 stored_event encode(const stock_event& e) { return encode_variant(e); }
+stored_event encode(const invoice_event& e) { return encode_variant(e); }
+stored_event encode(const payment_event& e) { return encode_variant(e); }
+stored_event encode(const credit_note_event& e) { return encode_variant(e); }
 
 std::uint32_t current_schema_version(std::string_view type) {
     if (auto v = version_in(type, static_cast<dealer_event*>(nullptr))) return v;
     if (auto v = version_in(type, static_cast<order_event*>(nullptr))) return v;
     if (auto v = version_in(type, static_cast<claim_event*>(nullptr))) return v;
-    return version_in(type, static_cast<stock_event*>(nullptr));
+    if (auto v = version_in(type, static_cast<stock_event*>(nullptr))) return v;
+    if (auto v = version_in(type, static_cast<invoice_event*>(nullptr))) return v;
+    if (auto v = version_in(type, static_cast<payment_event*>(nullptr))) return v;
+    return version_in(type, static_cast<credit_note_event*>(nullptr));
 }
 
 template <class Aggregate>
@@ -445,14 +499,23 @@ template std::string encode_state<dealer_aggregate>(const dealer_state&);
 template std::string encode_state<order_aggregate>(const order_state&);
 template std::string encode_state<claim_aggregate>(const claim_state&);
 template std::string encode_state<stock_aggregate>(const stock_state&);
+template std::string encode_state<credit_note_aggregate>(const credit_note_state&);
+template std::string encode_state<payment_aggregate>(const payment_state&);
+template std::string encode_state<invoice_aggregate>(const invoice_state&);
 template result<dealer_state> decode_state<dealer_aggregate>(std::string_view);
 template result<order_state> decode_state<order_aggregate>(std::string_view);
 template result<claim_state> decode_state<claim_aggregate>(std::string_view);
 template result<stock_state> decode_state<stock_aggregate>(std::string_view);
+template result<credit_note_state> decode_state<credit_note_aggregate>(std::string_view);
+template result<payment_state> decode_state<payment_aggregate>(std::string_view);
+template result<invoice_state> decode_state<invoice_aggregate>(std::string_view);
 
 template result<dealer_event> decode<dealer_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<order_event> decode<order_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<claim_event> decode<claim_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<stock_event> decode<stock_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<credit_note_event> decode<credit_note_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<payment_event> decode<payment_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<invoice_event> decode<invoice_aggregate>(std::string_view, std::uint32_t, std::string_view);
 
 }  // namespace dealerline::domain::codec

@@ -15,12 +15,14 @@
 
 #include "domain/claim.hpp"
 #include "domain/dealer.hpp"
+#include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "domain/stock.hpp"
 
 namespace dealerline::domain::codec {
 
-using any_command = std::variant<dealer_command, order_command, claim_command, stock_command>;
+using any_command = std::variant<dealer_command, order_command, claim_command, stock_command, invoice_command, payment_command,
+                                 credit_note_command>;
 
 // "PlaceOrder" + data → the command; a rejection with code "bad_request" names what is wrong
 // ("lines[1].quantity: expected an integer", "unknown field colour", "unknown command type X").
@@ -38,6 +40,9 @@ struct stored_event {
 [[nodiscard]] stored_event encode(const order_event&);
 [[nodiscard]] stored_event encode(const claim_event&);
 [[nodiscard]] stored_event encode(const stock_event&);
+[[nodiscard]] stored_event encode(const invoice_event&);
+[[nodiscard]] stored_event encode(const payment_event&);
+[[nodiscard]] stored_event encode(const credit_note_event&);
 
 // Reads a stored event of the aggregate; a rejection with code "corrupt" when it cannot.
 template <class Aggregate>

@@ -32,6 +32,7 @@ struct actor {
 struct dealer_facts {
     bool registered = false;
     std::string currency;
+    std::int64_t payment_terms_days = 0;
 };
 struct order_facts {
     bool exists = false;
@@ -39,11 +40,18 @@ struct order_facts {
     std::string status;  // order status name, e.g. "accepted"
 };
 
+struct invoice_facts {
+    bool exists = false, voided = false;
+    std::string dealer_id, currency;
+    std::int64_t open_amount = 0;
+};
+
 struct context {
     actor by;
     std::int64_t now_us = 0;               // the injected clock
-    std::optional<dealer_facts> dealer;    // PlaceOrder
+    std::optional<dealer_facts> dealer;    // PlaceOrder, IssueInvoice, RecordPayment, IssueCreditNote
     std::optional<order_facts> order;      // FileClaim
+    std::optional<invoice_facts> invoice;  // AllocatePayment
 };
 
 // Stable rejection codes: clients and tests rely on them.
@@ -57,6 +65,7 @@ inline constexpr std::string_view duplicate_external_ref = "duplicate_external_r
 inline constexpr std::string_view currency_mismatch = "currency_mismatch";
 inline constexpr std::string_view dealer_not_registered = "dealer_not_registered";
 inline constexpr std::string_view insufficient_stock = "insufficient_stock";
+inline constexpr std::string_view over_allocation = "over_allocation";
 }  // namespace codes
 
 struct rejection {

@@ -56,4 +56,33 @@ std::optional<std::int64_t> parse_iso8601(std::string_view s) {
     return duration_cast<microseconds>(t.time_since_epoch()).count();
 }
 
+std::optional<std::int64_t> parse_date(std::string_view s) {
+    using namespace std::chrono;
+    if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+    int parts[3] = {0, 0, 0};
+    const std::size_t at[3] = {0, 5, 8}, len[3] = {4, 2, 2};
+    for (int p = 0; p < 3; ++p)
+        for (std::size_t i = at[p]; i < at[p] + len[p]; ++i) {
+            if (s[i] < '0' || s[i] > '9') return std::nullopt;
+            parts[p] = parts[p] * 10 + (s[i] - '0');
+        }
+    const year_month_day ymd{year{parts[0]}, month{static_cast<unsigned>(parts[1])}, day{static_cast<unsigned>(parts[2])}};
+    if (!ymd.ok()) return std::nullopt;
+    return sys_days{ymd}.time_since_epoch().count();
+}
+
+std::string date_from_days(std::int64_t n) {
+    using namespace std::chrono;
+    const year_month_day ymd{sys_days{days{n}}};
+    char out[16];
+    std::snprintf(out, sizeof out, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()));
+    return out;
+}
+
+std::string date_of(std::int64_t micros) {
+    const std::int64_t per_day = micros_per_day;
+    return date_from_days(micros >= 0 ? micros / per_day : (micros - per_day + 1) / per_day);
+}
+
 }  // namespace dealerline::domain

@@ -16,4 +16,10 @@ inline constexpr std::int64_t micros_per_day = 86'400'000'000;
 // Accepts "YYYY-MM-DDTHH:MM:SS[.ffffff]Z"; nullopt for anything else.
 [[nodiscard]] std::optional<std::int64_t> parse_iso8601(std::string_view);
 
+// Calendar dates ("YYYY-MM-DD") as days since 1970-01-01, and back.
+[[nodiscard]] std::optional<std::int64_t> parse_date(std::string_view);
+[[nodiscard]] std::string date_from_days(std::int64_t days);
+// The UTC date of a moment.
+[[nodiscard]] std::string date_of(std::int64_t micros_since_epoch);
+
 }  // namespace dealerline::domain

@@ -229,8 +229,12 @@ int state(const std::string& data, const std::string& stream, const point& as_of
     if (category == domain::order_aggregate::category) return fold_state<domain::order_aggregate>(**log, stream, *at, out, err);
     if (category == domain::claim_aggregate::category) return fold_state<domain::claim_aggregate>(**log, stream, *at, out, err);
     if (category == domain::stock_aggregate::category) return fold_state<domain::stock_aggregate>(**log, stream, *at, out, err);
+    if (category == domain::invoice_aggregate::category) return fold_state<domain::invoice_aggregate>(**log, stream, *at, out, err);
+    if (category == domain::payment_aggregate::category) return fold_state<domain::payment_aggregate>(**log, stream, *at, out, err);
+    if (category == domain::credit_note_aggregate::category)
+        return fold_state<domain::credit_note_aggregate>(**log, stream, *at, out, err);
     err << "dealerline audit state: no aggregate for streams of category '" << category
-        << "' (dealer-, order-, claim-, stock- streams have a state)\n";
+        << "' (dealer-, order-, claim-, stock-, invoice-, payment-, creditnote- streams have a state)\n";
     return exit_failed;
 }
 

@@ -283,6 +283,84 @@ TEST_F(Handler, EightThreadsReservingTheSameStockNeverDriveAvailableBelowZero) {
     EXPECT_EQ(static_cast<int>(s.reservations.size()) + short_of_stock.load() + gave_up.load(), threads * each);
 }
 
+TEST_F(Handler, AnAllocationMovesThePaymentAndTheInvoiceInOneAppend) {
+    registered_dealer("D-1");
+    const auto accountant = staff(role::accountant, "acc-1");
+    ok(invoice_command{issue_invoice{"INV-1", "D-1", "order", "O-1", {{"Window", 4, 18900}}, std::nullopt}}, accountant);
+    ok(invoice_command{issue_invoice{"INV-2", "D-1", "manual", "M-1", {{"Service", 1, 10000}}, std::nullopt}}, accountant);
+    ok(payment_command{record_payment{"P-1", "D-1", 80000, "bank", "2026-11-16", "BANK-1"}}, accountant);
+    auto allocated = ok(payment_command{allocate_payment{"P-1", "INV-1", 75600}}, accountant);
+    EXPECT_EQ(allocated.events, (std::vector<std::string>{"PaymentAllocated", "InvoicePaymentApplied"}));
+    ASSERT_EQ(allocated.positions.size(), 2u);
+    auto invoice = handler->load<invoice_aggregate>("invoice-INV-1");
+    ASSERT_TRUE(invoice);
+    EXPECT_EQ(invoice->second.status, invoice_status::paid);
+    // Over what is left on the payment, or over what is open on the invoice: nothing appended.
+    const auto head = log->head_position();
+    auto over = send(payment_command{allocate_payment{"P-1", "INV-2", 4401}}, accountant);
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error().code, "over_allocation");
+    auto closed = send(payment_command{allocate_payment{"P-1", "INV-1", 1}}, accountant);
+    ASSERT_FALSE(closed);
+    EXPECT_EQ(closed.error().code, "over_allocation");
+    EXPECT_EQ(log->head_position(), head);
+    ok(payment_command{allocate_payment{"P-1", "INV-2", 4400}}, accountant);
+    // A reversal reopens both invoices by what it had paid on each.
+    auto reversed = ok(payment_command{reverse_payment{"P-1", "returned by the bank"}}, accountant);
+    EXPECT_EQ(reversed.events, (std::vector<std::string>{"PaymentReversed", "InvoicePaymentReversed", "InvoicePaymentReversed"}));
+    auto one = handler->load<invoice_aggregate>("invoice-INV-1");
+    auto two = handler->load<invoice_aggregate>("invoice-INV-2");
+    EXPECT_EQ(one->second.open_amount(), 75600);
+    EXPECT_EQ(one->second.status, invoice_status::open);
+    EXPECT_EQ(two->second.open_amount(), 10000);
+}
+
+TEST_F(Handler, ABankReferenceIsOnePaymentPerDealer) {
+    registered_dealer("D-1");
+    registered_dealer("D-2");
+    const auto sync = staff(role::system, "bank-sync");
+    ok(payment_command{record_payment{"P-1", "D-1", 100, "bank", "2026-11-16", "BANK-1"}}, sync);
+    auto again = send(payment_command{record_payment{"P-2", "D-1", 100, "bank", "2026-11-16", "BANK-1"}}, sync);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, "duplicate_external_ref");
+    ok(payment_command{record_payment{"P-3", "D-2", 100, "bank", "2026-11-16", "BANK-1"}}, sync);  // another dealer's bank ref
+}
+
+TEST_F(Handler, ConcurrentAllocationsNeverExceedThePayment) {
+    registered_dealer("D-1");
+    const auto accountant = staff(role::accountant, "acc-1");
+    constexpr int invoices = 16;
+    for (int i = 0; i < invoices; ++i)
+        ok(invoice_command{issue_invoice{"INV-" + std::to_string(i), "D-1", "manual", "M", {{"x", 1, 1000}}, std::nullopt}}, accountant);
+    ok(payment_command{record_payment{"P-1", "D-1", 5000, "bank", "2026-11-16", "BANK-1"}}, accountant);
+    std::atomic<std::int64_t> granted{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < 8; ++t)
+        workers.emplace_back([&, t] {
+            for (int i = t; i < invoices; i += 4) {  // two threads per invoice
+                auto r = handler->handle({"a-" + std::to_string(t) + "-" + std::to_string(i),
+                                          payment_command{allocate_payment{"P-1", "INV-" + std::to_string(i), 700}}, accountant, std::nullopt, ""});
+                if (r) granted += 700;
+                else if (r.error().code != "over_allocation" && failures++ == 0) ADD_FAILURE() << r.error().code << ": " << r.error().message;
+            }
+        });
+    for (auto& w : workers) w.join();
+    EXPECT_EQ(failures.load(), 0);
+    auto p = handler->load<payment_aggregate>("payment-P-1", false);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->second.allocated, granted.load());
+    EXPECT_LE(p->second.allocated, 5000);
+    EXPECT_EQ(p->second.allocated, 4900) << "7 allocations of 700 fit in 5000";
+    std::int64_t applied = 0;
+    for (int i = 0; i < invoices; ++i) {
+        auto inv = handler->load<invoice_aggregate>("invoice-INV-" + std::to_string(i), false);
+        EXPECT_LE(inv->second.paid, 1000);
+        applied += inv->second.paid;
+    }
+    EXPECT_EQ(applied, p->second.allocated) << "each allocation applied to exactly one invoice";
+}
+
 TEST_F(Handler, AStaleCacheMeetsAConflictAndTheHandlerRetries) {
     registered_dealer("D-1");
     ok(order_command{order_of("O-1", "D-1")}, dealer("D-1"));

@@ -46,6 +46,13 @@ const std::vector<codec::any_command> every_command{
     stock_command{issue_stock{"WH-1", "WIN-1", "O-1"}},
     stock_command{write_off_stock{"WH-1", "WIN-1", 1, "broken"}},
     stock_command{count_stock{"WH-1", "WIN-1", 7}},
+    invoice_command{issue_invoice{"INV-1", "D-1", "order", "O-1", {{"Window", 2, 100}}, "2026-12-01"}},
+    invoice_command{void_invoice{"INV-1", "wrong"}},
+    invoice_command{mark_invoice_overdue{"INV-1"}},
+    payment_command{record_payment{"P-1", "D-1", 500, "bank", "2026-11-16", "B-1"}},
+    payment_command{allocate_payment{"P-1", "INV-1", 200}},
+    payment_command{reverse_payment{"P-1", "returned"}},
+    credit_note_command{issue_credit_note{"CN-1", "D-1", 300, "compensation", "CL-1"}},
 };
 
 TEST(CommandCodec, EveryCommandRoundTrips) {
@@ -119,6 +126,22 @@ TEST(EventCodec, EveryEventRoundTripsUnderItsStoredName) {
     expect_round_trip<stock_aggregate>(stock_issued{"WH-1", "WIN-1", "O-1", 2});
     expect_round_trip<stock_aggregate>(stock_written_off{"WH-1", "WIN-1", 1, "broken"});
     expect_round_trip<stock_aggregate>(stock_counted{"WH-1", "WIN-1", 7, -1});
+    expect_round_trip<invoice_aggregate>(invoice_issued{"INV-1", "D-1", "EUR", "order", "O-1", {{"Window", 2, 100}}, 200, "2026-11-17", "2026-12-17"});
+    expect_round_trip<invoice_aggregate>(invoice_payment_applied{"INV-1", "P-1", 200});
+    expect_round_trip<invoice_aggregate>(invoice_payment_reversed{"INV-1", "P-1", 200});
+    expect_round_trip<invoice_aggregate>(invoice_voided{"INV-1", "wrong"});
+    expect_round_trip<invoice_aggregate>(invoice_overdue{"INV-1", "2026-12-17", 200});
+    expect_round_trip<payment_aggregate>(payment_recorded{"P-1", "D-1", "EUR", 500, "bank", "2026-11-16", "B-1"});
+    expect_round_trip<payment_aggregate>(payment_allocated{"P-1", "INV-1", 200});
+    expect_round_trip<payment_aggregate>(payment_reversed{"P-1", "returned", {{"INV-1", 200}}});
+    expect_round_trip<credit_note_aggregate>(credit_note_issued{"CN-1", "D-1", "EUR", 300, "compensation", std::nullopt});
+}
+
+TEST(StateCodec, FinanceSnapshotsRoundTrip) {
+    invoice_state i{invoice_status::open, "D-1", "EUR", "2026-12-17", 500, 200, true};
+    EXPECT_EQ(*codec::decode_state<invoice_aggregate>(codec::encode_state<invoice_aggregate>(i)), i);
+    payment_state p{true, false, "D-1", "EUR", 500, 200, {{"INV-1", 200}}};
+    EXPECT_EQ(*codec::decode_state<payment_aggregate>(codec::encode_state<payment_aggregate>(p)), p);
 }
 
 TEST(StateCodec, AStockSnapshotRoundTripsWithItsReservations) {

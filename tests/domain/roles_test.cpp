@@ -4,6 +4,7 @@
 
 #include "domain/claim.hpp"
 #include "domain/dealer.hpp"
+#include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "domain/stock.hpp"
 #include "domain/time.hpp"
@@ -23,12 +24,14 @@ actor acting(role r) { return r == role::dealer ? dealer("D-1") : staff(r); }
 
 template <class A>
 void expect_roles(const std::string& what, const std::vector<typename A::event>& history, const typename A::command& c,
-                  const std::vector<role>& allowed, std::optional<dealer_facts> dealer = {}, std::optional<order_facts> order = {}) {
+                  const std::vector<role>& allowed, std::optional<dealer_facts> dealer = {}, std::optional<order_facts> order = {},
+                  std::optional<invoice_facts> invoice = {}) {
     for (role r : all_roles) {
         scenario<A> s(history);
         s.as(acting(r));
         if (dealer) s.knowing(*dealer);
         if (order) s.knowing(*order);
+        if (invoice) s.knowing(*invoice);
         const auto& result = s.when(c).result();
         const bool forbidden = !result.has_value() && result.error().code == codes::forbidden;
         const bool should_be = std::find(allowed.begin(), allowed.end(), r) == allowed.end();
@@ -80,6 +83,21 @@ TEST(Roles, ClaimCommands) {
     expect_roles<C>("ResolveClaim", {filed, assigned}, resolve_claim{"CL-1", "repair", 0, ""}, {role::claims_manager, role::admin});
     expect_roles<C>("ReopenClaim", {filed, assigned, resolved}, reopen_claim{"CL-1", "r"}, {role::dealer, role::admin});
     expect_roles<C>("CloseClaim", {filed, assigned, resolved}, close_claim{"CL-1"}, {role::claims_manager, role::admin});
+}
+
+TEST(Roles, FinanceCommands) {
+    const std::vector<role> finance{role::accountant, role::system, role::admin};
+    const dealer_facts d1{true, "EUR", 30};
+    const invoice_issued issued{"INV-1", "D-1", "EUR", "manual", "M-1", {{"x", 1, 100}}, 100, "2026-11-01", "2026-11-10"};
+    const payment_recorded recorded{"P-1", "D-1", "EUR", 100, "bank", "2026-11-16", "B-1"};
+    expect_roles<invoice_aggregate>("IssueInvoice", {}, issue_invoice{"INV-1", "D-1", "manual", "M-1", {{"x", 1, 100}}, {}}, finance, d1);
+    expect_roles<invoice_aggregate>("VoidInvoice", {issued}, void_invoice{"INV-1", "r"}, finance);
+    expect_roles<invoice_aggregate>("MarkInvoiceOverdue", {issued}, mark_invoice_overdue{"INV-1"}, finance);
+    expect_roles<payment_aggregate>("RecordPayment", {}, record_payment{"P-1", "D-1", 100, "bank", "2026-11-16", "B-1"}, finance, d1);
+    expect_roles<payment_aggregate>("AllocatePayment", {recorded}, allocate_payment{"P-1", "INV-1", 50}, finance, std::nullopt, std::nullopt,
+                                    invoice_facts{true, false, "D-1", "EUR", 100});
+    expect_roles<payment_aggregate>("ReversePayment", {recorded}, reverse_payment{"P-1", "r"}, finance);
+    expect_roles<credit_note_aggregate>("IssueCreditNote", {}, issue_credit_note{"CN-1", "D-1", 5, "r", {}}, finance, d1);
 }
 
 TEST(Roles, StockCommands) {

@@ -35,6 +35,10 @@ public:
         ctx_.order = std::move(o);
         return *this;
     }
+    scenario& knowing(domain::invoice_facts i) {
+        ctx_.invoice = std::move(i);
+        return *this;
+    }
     scenario& at(std::int64_t now_us) {
         ctx_.now_us = now_us;
         return *this;

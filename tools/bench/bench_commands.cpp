@@ -51,7 +51,7 @@ std::vector<std::pair<order_command, actor>> lifecycle(const std::string& order_
 std::vector<storage::event_data> lifecycle_events(const std::string& order_id, const std::string& dealer_id) {
     std::vector<storage::event_data> out;
     order_state s{};
-    context ctx{admin, 1'795'000'000'000'000, dealer_facts{true, "EUR"}, std::nullopt};
+    context ctx{admin, 1'795'000'000'000'000, dealer_facts{true, "EUR", 30}, std::nullopt, std::nullopt};
     for (auto& [cmd, who] : lifecycle(order_id, dealer_id)) {
         ctx.by = who;
         auto events = order_aggregate::decide(cmd, s, ctx);
