@@ -48,8 +48,13 @@ template <>
 struct aggregate_of<credit_note_command> {
     using type = credit_note_aggregate;
 };
+template <>
+struct aggregate_of<subscription_command> {
+    using type = subscription_aggregate;
+};
 
-using any_state = std::variant<dealer_state, order_state, claim_state, stock_state, invoice_state, payment_state, credit_note_state>;
+using any_state = std::variant<dealer_state, order_state, claim_state, stock_state, invoice_state, payment_state, credit_note_state,
+                               subscription_state>;
 
 failure fail(failure::kind k, std::string code, std::string message) { return failure{k, std::move(code), std::move(message)}; }
 
@@ -283,6 +288,12 @@ struct handler::impl {
             if (auto known = know_dealer(issue->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
         return out;
     }
+    result<related> gather(const subscription_command& cmd, context& ctx, bool use_cache) {
+        related out;
+        if (const auto* start = std::get_if<start_subscription>(&cmd))
+            if (auto known = know_dealer(start->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
+        return out;
+    }
     result<related> gather(const credit_note_command& cmd, context& ctx, bool use_cache) {
         related out;
         const auto& issue = std::get<issue_credit_note>(cmd);
@@ -441,5 +452,6 @@ template result<std::pair<std::uint64_t, stock_state>> handler::load<stock_aggre
 template result<std::pair<std::uint64_t, invoice_state>> handler::load<invoice_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, payment_state>> handler::load<payment_aggregate>(const std::string&, bool);
 template result<std::pair<std::uint64_t, credit_note_state>> handler::load<credit_note_aggregate>(const std::string&, bool);
+template result<std::pair<std::uint64_t, subscription_state>> handler::load<subscription_aggregate>(const std::string&, bool);
 
 }  // namespace dealerline::commands

@@ -97,6 +97,25 @@ BOOST_DESCRIBE_STRUCT(issue_credit_note, (), (credit_note_id, dealer_id, amount,
 BOOST_DESCRIBE_STRUCT(credit_note_issued, (), (credit_note_id, dealer_id, currency, amount, reason, claim_id))
 BOOST_DESCRIBE_STRUCT(credit_note_state, (), (exists, dealer_id, amount))
 
+BOOST_DESCRIBE_STRUCT(start_subscription, (), (subscription_id, dealer_id, plan, price, period, starts_on))
+BOOST_DESCRIBE_STRUCT(change_subscription_plan, (), (subscription_id, plan, price, effective_on))
+BOOST_DESCRIBE_STRUCT(pause_subscription, (), (subscription_id))
+BOOST_DESCRIBE_STRUCT(resume_subscription, (), (subscription_id))
+BOOST_DESCRIBE_STRUCT(cancel_subscription, (), (subscription_id, effective_on))
+BOOST_DESCRIBE_STRUCT(bill_subscription_period, (), (subscription_id, period_start))
+BOOST_DESCRIBE_STRUCT(subscription_started, (), (subscription_id, dealer_id, currency, plan, price, period, starts_on))
+BOOST_DESCRIBE_STRUCT(subscription_plan_changed, (), (subscription_id, plan, price, effective_on))
+BOOST_DESCRIBE_STRUCT(subscription_paused, (), (subscription_id, on))
+BOOST_DESCRIBE_STRUCT(subscription_resumed, (), (subscription_id, on))
+BOOST_DESCRIBE_STRUCT(subscription_cancelled, (), (subscription_id, effective_on))
+BOOST_DESCRIBE_STRUCT(billing_line, (), (description, amount))
+BOOST_DESCRIBE_STRUCT(subscription_period_billed, (), (subscription_id, dealer_id, currency, period_start, period_end, amount, lines))
+BOOST_DESCRIBE_STRUCT(subscription_period_skipped, (), (subscription_id, period_start, period_end, reason))
+BOOST_DESCRIBE_ENUM(subscription_status, none, active, paused, cancelled)
+BOOST_DESCRIBE_STRUCT(plan_segment, (), (effective_on, plan, price))
+BOOST_DESCRIBE_STRUCT(subscription_state, (), (status, dealer_id, currency, period, starts_on, cancel_on, next_billing, last_start, last_end,
+                                               last_price, plans))
+
 BOOST_DESCRIBE_ENUM(order_status, none, placed, accepted, rejected, in_production, produced, shipped, delivered, cancelled)
 BOOST_DESCRIBE_ENUM(claim_status, none, open, in_review, resolved, reopened, closed)
 BOOST_DESCRIBE_STRUCT(dealer_state, (), (registered, currency, payment_terms_days, credit_limit, opening_balance_set))
@@ -184,6 +203,19 @@ DL_WIRE(payment_allocated, "PaymentAllocated", 1)
 DL_WIRE(payment_reversed, "PaymentReversed", 1)
 DL_WIRE(issue_credit_note, "IssueCreditNote", 1)
 DL_WIRE(credit_note_issued, "CreditNoteIssued", 1)
+DL_WIRE(start_subscription, "StartSubscription", 1)
+DL_WIRE(change_subscription_plan, "ChangeSubscriptionPlan", 1)
+DL_WIRE(pause_subscription, "PauseSubscription", 1)
+DL_WIRE(resume_subscription, "ResumeSubscription", 1)
+DL_WIRE(cancel_subscription, "CancelSubscription", 1)
+DL_WIRE(bill_subscription_period, "BillSubscriptionPeriod", 1)
+DL_WIRE(subscription_started, "SubscriptionStarted", 1)
+DL_WIRE(subscription_plan_changed, "SubscriptionPlanChanged", 1)
+DL_WIRE(subscription_paused, "SubscriptionPaused", 1)
+DL_WIRE(subscription_resumed, "SubscriptionResumed", 1)
+DL_WIRE(subscription_cancelled, "SubscriptionCancelled", 1)
+DL_WIRE(subscription_period_billed, "SubscriptionPeriodBilled", 1)
+DL_WIRE(subscription_period_skipped, "SubscriptionPeriodSkipped", 1)
 #undef DL_WIRE
 
 // Upcasters: each turns a stored event of (type, version) into the same event at version + 1.
@@ -373,6 +405,7 @@ const auto stock_commands = entries<stock_command>(static_cast<stock_command*>(n
 const auto invoice_commands = entries<invoice_command>(static_cast<invoice_command*>(nullptr));
 const auto payment_commands = entries<payment_command>(static_cast<payment_command*>(nullptr));
 const auto credit_note_commands = entries<credit_note_command>(static_cast<credit_note_command*>(nullptr));
+const auto subscription_commands = entries<subscription_command>(static_cast<subscription_command*>(nullptr));
 
 template <class Variant>
 stored_event encode_variant(const Variant& e) {
@@ -426,6 +459,8 @@ result<any_command> parse_command(std::string_view type, const json::value& data
         if (e.name == type) return e.parse(data);
     for (const auto& e : credit_note_commands)
         if (e.name == type) return e.parse(data);
+    for (const auto& e : subscription_commands)
+        if (e.name == type) return e.parse(data);
     return reject("bad_request", "unknown command type " + std::string(type));
 }
 
@@ -445,6 +480,7 @@ stored_event encode(const stock_event& e) { return encode_variant(e); }
 stored_event encode(const invoice_event& e) { return encode_variant(e); }
 stored_event encode(const payment_event& e) { return encode_variant(e); }
 stored_event encode(const credit_note_event& e) { return encode_variant(e); }
+stored_event encode(const subscription_event& e) { return encode_variant(e); }
 
 std::uint32_t current_schema_version(std::string_view type) {
     if (auto v = version_in(type, static_cast<dealer_event*>(nullptr))) return v;
@@ -453,7 +489,8 @@ std::uint32_t current_schema_version(std::string_view type) {
     if (auto v = version_in(type, static_cast<stock_event*>(nullptr))) return v;
     if (auto v = version_in(type, static_cast<invoice_event*>(nullptr))) return v;
     if (auto v = version_in(type, static_cast<payment_event*>(nullptr))) return v;
-    return version_in(type, static_cast<credit_note_event*>(nullptr));
+    if (auto v = version_in(type, static_cast<credit_note_event*>(nullptr))) return v;
+    return version_in(type, static_cast<subscription_event*>(nullptr));
 }
 
 template <class Aggregate>
@@ -499,6 +536,7 @@ template std::string encode_state<dealer_aggregate>(const dealer_state&);
 template std::string encode_state<order_aggregate>(const order_state&);
 template std::string encode_state<claim_aggregate>(const claim_state&);
 template std::string encode_state<stock_aggregate>(const stock_state&);
+template std::string encode_state<subscription_aggregate>(const subscription_state&);
 template std::string encode_state<credit_note_aggregate>(const credit_note_state&);
 template std::string encode_state<payment_aggregate>(const payment_state&);
 template std::string encode_state<invoice_aggregate>(const invoice_state&);
@@ -506,6 +544,7 @@ template result<dealer_state> decode_state<dealer_aggregate>(std::string_view);
 template result<order_state> decode_state<order_aggregate>(std::string_view);
 template result<claim_state> decode_state<claim_aggregate>(std::string_view);
 template result<stock_state> decode_state<stock_aggregate>(std::string_view);
+template result<subscription_state> decode_state<subscription_aggregate>(std::string_view);
 template result<credit_note_state> decode_state<credit_note_aggregate>(std::string_view);
 template result<payment_state> decode_state<payment_aggregate>(std::string_view);
 template result<invoice_state> decode_state<invoice_aggregate>(std::string_view);
@@ -514,6 +553,7 @@ template result<dealer_event> decode<dealer_aggregate>(std::string_view, std::ui
 template result<order_event> decode<order_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<claim_event> decode<claim_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<stock_event> decode<stock_aggregate>(std::string_view, std::uint32_t, std::string_view);
+template result<subscription_event> decode<subscription_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<credit_note_event> decode<credit_note_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<payment_event> decode<payment_aggregate>(std::string_view, std::uint32_t, std::string_view);
 template result<invoice_event> decode<invoice_aggregate>(std::string_view, std::uint32_t, std::string_view);

@@ -18,11 +18,12 @@
 #include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "domain/stock.hpp"
+#include "domain/subscription.hpp"
 
 namespace dealerline::domain::codec {
 
 using any_command = std::variant<dealer_command, order_command, claim_command, stock_command, invoice_command, payment_command,
-                                 credit_note_command>;
+                                 credit_note_command, subscription_command>;
 
 // "PlaceOrder" + data → the command; a rejection with code "bad_request" names what is wrong
 // ("lines[1].quantity: expected an integer", "unknown field colour", "unknown command type X").
@@ -43,6 +44,7 @@ struct stored_event {
 [[nodiscard]] stored_event encode(const invoice_event&);
 [[nodiscard]] stored_event encode(const payment_event&);
 [[nodiscard]] stored_event encode(const credit_note_event&);
+[[nodiscard]] stored_event encode(const subscription_event&);
 
 // Reads a stored event of the aggregate; a rejection with code "corrupt" when it cannot.
 template <class Aggregate>

@@ -233,8 +233,10 @@ int state(const std::string& data, const std::string& stream, const point& as_of
     if (category == domain::payment_aggregate::category) return fold_state<domain::payment_aggregate>(**log, stream, *at, out, err);
     if (category == domain::credit_note_aggregate::category)
         return fold_state<domain::credit_note_aggregate>(**log, stream, *at, out, err);
+    if (category == domain::subscription_aggregate::category)
+        return fold_state<domain::subscription_aggregate>(**log, stream, *at, out, err);
     err << "dealerline audit state: no aggregate for streams of category '" << category
-        << "' (dealer-, order-, claim-, stock-, invoice-, payment-, creditnote- streams have a state)\n";
+        << "' (dealer-, order-, claim-, stock-, invoice-, payment-, creditnote-, subscription- streams have a state)\n";
     return exit_failed;
 }
 

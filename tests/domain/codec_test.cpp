@@ -53,6 +53,12 @@ const std::vector<codec::any_command> every_command{
     payment_command{allocate_payment{"P-1", "INV-1", 200}},
     payment_command{reverse_payment{"P-1", "returned"}},
     credit_note_command{issue_credit_note{"CN-1", "D-1", 300, "compensation", "CL-1"}},
+    subscription_command{start_subscription{"S-1", "D-1", "PBX", 3000, "monthly", "2026-11-01"}},
+    subscription_command{change_subscription_plan{"S-1", "PBX 20", 6000, "2026-11-16"}},
+    subscription_command{pause_subscription{"S-1"}},
+    subscription_command{resume_subscription{"S-1"}},
+    subscription_command{cancel_subscription{"S-1", "2027-01-01"}},
+    subscription_command{bill_subscription_period{"S-1", "2026-11-01"}},
 };
 
 TEST(CommandCodec, EveryCommandRoundTrips) {
@@ -135,6 +141,13 @@ TEST(EventCodec, EveryEventRoundTripsUnderItsStoredName) {
     expect_round_trip<payment_aggregate>(payment_allocated{"P-1", "INV-1", 200});
     expect_round_trip<payment_aggregate>(payment_reversed{"P-1", "returned", {{"INV-1", 200}}});
     expect_round_trip<credit_note_aggregate>(credit_note_issued{"CN-1", "D-1", "EUR", 300, "compensation", std::nullopt});
+    expect_round_trip<subscription_aggregate>(subscription_started{"S-1", "D-1", "EUR", "PBX", 3000, "monthly", "2026-11-01"});
+    expect_round_trip<subscription_aggregate>(subscription_plan_changed{"S-1", "PBX 20", 6000, "2026-11-16"});
+    expect_round_trip<subscription_aggregate>(subscription_paused{"S-1", "2026-11-20"});
+    expect_round_trip<subscription_aggregate>(subscription_resumed{"S-1", "2026-11-21"});
+    expect_round_trip<subscription_aggregate>(subscription_cancelled{"S-1", "2027-01-01"});
+    expect_round_trip<subscription_aggregate>(subscription_period_billed{"S-1", "D-1", "EUR", "2026-12-01", "2027-01-01", 7500, {{"a", 6000}, {"b", 1500}}});
+    expect_round_trip<subscription_aggregate>(subscription_period_skipped{"S-1", "2026-12-01", "2027-01-01", "paused"});
 }
 
 TEST(StateCodec, FinanceSnapshotsRoundTrip) {
@@ -142,6 +155,9 @@ TEST(StateCodec, FinanceSnapshotsRoundTrip) {
     EXPECT_EQ(*codec::decode_state<invoice_aggregate>(codec::encode_state<invoice_aggregate>(i)), i);
     payment_state p{true, false, "D-1", "EUR", 500, 200, {{"INV-1", 200}}};
     EXPECT_EQ(*codec::decode_state<payment_aggregate>(codec::encode_state<payment_aggregate>(p)), p);
+    subscription_state s{subscription_status::paused, "D-1", "EUR", "monthly", "2026-11-01", "", "2026-12-01", "2026-11-01", "2026-12-01",
+                         3000, {{"2026-11-01", "PBX", 3000}, {"2026-11-16", "PBX 20", 6000}}};
+    EXPECT_EQ(*codec::decode_state<subscription_aggregate>(codec::encode_state<subscription_aggregate>(s)), s);
 }
 
 TEST(StateCodec, AStockSnapshotRoundTripsWithItsReservations) {

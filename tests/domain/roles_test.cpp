@@ -7,6 +7,7 @@
 #include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "domain/stock.hpp"
+#include "domain/subscription.hpp"
 #include "domain/time.hpp"
 #include "tests/domain/scenario.hpp"
 
@@ -98,6 +99,13 @@ TEST(Roles, FinanceCommands) {
                                     invoice_facts{true, false, "D-1", "EUR", 100});
     expect_roles<payment_aggregate>("ReversePayment", {recorded}, reverse_payment{"P-1", "r"}, finance);
     expect_roles<credit_note_aggregate>("IssueCreditNote", {}, issue_credit_note{"CN-1", "D-1", 5, "r", {}}, finance, d1);
+    using S = subscription_aggregate;
+    const subscription_started subscribed{"S-1", "D-1", "EUR", "PBX", 3000, "monthly", "2026-11-01"};
+    expect_roles<S>("StartSubscription", {}, start_subscription{"S-1", "D-1", "PBX", 3000, "monthly", "2026-11-01"}, finance, d1);
+    expect_roles<S>("ChangeSubscriptionPlan", {subscribed}, change_subscription_plan{"S-1", "PBX 20", 6000, "2026-11-16"}, finance);
+    expect_roles<S>("PauseSubscription", {subscribed}, pause_subscription{"S-1"}, finance);
+    expect_roles<S>("CancelSubscription", {subscribed}, cancel_subscription{"S-1", "2027-01-01"}, finance);
+    expect_roles<S>("BillSubscriptionPeriod", {subscribed}, bill_subscription_period{"S-1", "2026-11-01"}, finance);
 }
 
 TEST(Roles, StockCommands) {
