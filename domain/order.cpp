@@ -151,6 +151,14 @@ result<std::vector<order_event>> order_aggregate::decide(const command& cmd, con
                 if (!open) return transition(s, "cancel");
                 return events{order_cancelled{c.order_id, c.reason, dealer}};
             },
+            [&](const flag_stock_shortage& c) -> result<events> {
+                if (auto r = existing(s, ctx, {role::system, role::engineer, role::storekeeper}, "flag a shortage on", c.order_id)) return *r;
+                if (auto r = check::id("sku", c.sku)) return *r;
+                if (c.quantity <= 0) return reject(codes::validation_failed, "quantity must be positive");
+                if (s.status != st::accepted && s.status != st::in_production && s.status != st::produced)
+                    return transition(s, "flag a stock shortage on");
+                return events{order_stock_shortage_flagged{c.order_id, c.sku, c.quantity, c.available}};
+            },
         },
         cmd);
 }
@@ -173,6 +181,7 @@ order_state order_aggregate::evolve(state s, const event& e) {
                    [&](const order_shipped&) { s.status = order_status::shipped; },
                    [&](const order_delivered&) { s.status = order_status::delivered; },
                    [&](const order_cancelled&) { s.status = order_status::cancelled; },
+                   [](const order_stock_shortage_flagged&) {},
                },
                e);
     return s;

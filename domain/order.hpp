@@ -54,8 +54,13 @@ struct confirm_delivery {
 struct cancel_order {
     std::string order_id, reason;
 };
+// The fulfilment process manager could not reserve a line's stock: plant and dealer see it.
+struct flag_stock_shortage {
+    std::string order_id, sku;
+    std::int64_t quantity = 0, available = 0;
+};
 using order_command = std::variant<place_order, accept_order, reject_order, start_production, record_production_progress,
-                                   complete_production, ship_order, confirm_delivery, cancel_order>;
+                                   complete_production, ship_order, confirm_delivery, cancel_order, flag_stock_shortage>;
 
 // Events
 struct order_placed {
@@ -102,8 +107,13 @@ struct order_cancelled {
     bool by_dealer = false;
     bool operator==(const order_cancelled&) const = default;
 };
+struct order_stock_shortage_flagged {
+    std::string order_id, sku;
+    std::int64_t quantity = 0, available = 0;
+    bool operator==(const order_stock_shortage_flagged&) const = default;
+};
 using order_event = std::variant<order_placed, order_accepted, order_rejected, production_started, production_progressed,
-                                 production_completed, order_shipped, order_delivered, order_cancelled>;
+                                 production_completed, order_shipped, order_delivered, order_cancelled, order_stock_shortage_flagged>;
 
 enum class order_status { none, placed, accepted, rejected, in_production, produced, shipped, delivered, cancelled };
 [[nodiscard]] std::string_view to_string(order_status) noexcept;

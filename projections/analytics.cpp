@@ -196,6 +196,7 @@ public:
                                row->cancelled_at = at;
                                ++daily_row().cancelled;
                            },
+                           [](const order_stock_shortage_flagged&) {},
                        },
                        ev);
             row->last_position = i64(e->position);

@@ -174,6 +174,11 @@ std::string details_of(const order_event& ev) {
                        d["reason"] = x.reason;
                        d["by_dealer"] = x.by_dealer;
                    },
+                   [&](const order_stock_shortage_flagged& x) {
+                       d["sku"] = x.sku;
+                       d["quantity"] = x.quantity;
+                       d["available"] = x.available;
+                   },
                },
                ev);
     return boost::json::serialize(d);
@@ -267,6 +272,7 @@ public:
                                row->cancel_reason = x.reason;
                                row->cancelled_by_dealer = x.by_dealer;
                            },
+                           [](const order_stock_shortage_flagged&) {},  // in the timeline, with its details
                        },
                        ev);
             row->version = i64(e->version);

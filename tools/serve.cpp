@@ -1,5 +1,5 @@
-// `dealerline serve`: the embedded default — event log, command handler, projections and the
-// HTTP API in one process (API.md "Command line"). Fails fast on bad configuration; SIGINT or
+// `dealerline serve`: the embedded default — event log, command handler, process managers,
+// projections and the HTTP API in one process (API.md "Command line"). Fails fast on bad configuration; SIGINT or
 // SIGTERM stops it gracefully: no new connections, in-flight commands answered (acknowledged
 // ones are durable), projections stopped at a committed checkpoint.
 #include <csignal>
@@ -14,6 +14,7 @@
 #include "api/auth.hpp"
 #include "api/server.hpp"
 #include "commands/handler.hpp"
+#include "commands/process_managers.hpp"
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
 #include "storage/event_log.hpp"
@@ -81,6 +82,8 @@ int run_serve(serve_options o) {
     auto log = storage::event_log::open(o.data);
     if (!log) return fail(log.error().message);
     commands::handler handler(**log);
+    commands::manager_runner managers(**log, handler);  // fulfilment, claim compensation, payment allocation
+    managers.start();
     storage::local_event_source source(**log);
     projections::runner runner(o.postgres, source);
     runner.start();
@@ -97,6 +100,7 @@ int run_serve(serve_options o) {
     sigwait(&stop_signals, &signal);
     std::cerr << "dealerline serve: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ", stopping\n";
     server.stop();
+    managers.stop();
     runner.stop();
     return exit_ok;
 }

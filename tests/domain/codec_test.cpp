@@ -40,6 +40,7 @@ const std::vector<codec::any_command> every_command{
     claim_command{resolve_claim{"CL-1", "refund", 100, "sorry"}},
     claim_command{reopen_claim{"CL-1", "again"}},
     claim_command{close_claim{"CL-1"}},
+    order_command{flag_stock_shortage{"O-1", "WIN-1", 8, 6}},
     stock_command{receive_stock{"WH-1", "WIN-1", 10, "batch 7"}},
     stock_command{reserve_stock{"WH-1", "WIN-1", "O-1", 2}},
     stock_command{release_stock{"WH-1", "WIN-1", "O-1"}},
@@ -126,6 +127,7 @@ TEST(EventCodec, EveryEventRoundTripsUnderItsStoredName) {
     expect_round_trip<claim_aggregate>(claim_resolved{"CL-1", "refund", 5, "n", "2026-11-23T10:15:00Z"});
     expect_round_trip<claim_aggregate>(claim_reopened{"CL-1", "r"});
     expect_round_trip<claim_aggregate>(claim_closed{"CL-1"});
+    expect_round_trip<order_aggregate>(order_stock_shortage_flagged{"O-1", "WIN-1", 8, 6});
     expect_round_trip<stock_aggregate>(stock_received{"WH-1", "WIN-1", 10, "batch 7"});
     expect_round_trip<stock_aggregate>(stock_reserved{"WH-1", "WIN-1", "O-1", 2});
     expect_round_trip<stock_aggregate>(stock_released{"WH-1", "WIN-1", "O-1", 2});

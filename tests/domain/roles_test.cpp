@@ -108,6 +108,11 @@ TEST(Roles, FinanceCommands) {
     expect_roles<S>("BillSubscriptionPeriod", {subscribed}, bill_subscription_period{"S-1", "2026-11-01"}, finance);
 }
 
+TEST(Roles, FlagStockShortage) {
+    expect_roles<order_aggregate>("FlagStockShortage", {placed, accepted}, flag_stock_shortage{"O-1", "W", 2, 1},
+                                  {role::system, role::engineer, role::storekeeper, role::admin});
+}
+
 TEST(Roles, StockCommands) {
     using S = stock_aggregate;
     const stock_received ten{"WH-1", "W", 10, "b"};

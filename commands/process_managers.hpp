@@ -1,0 +1,94 @@
+// The process managers of DOMAIN.md, as a pure fold: committed events in, commands out.
+//  - fulfilment: OrderAccepted → ReserveStock for each line whose SKU a warehouse stocks (a
+//    refusal for lack of stock → FlagStockShortage on the order); OrderShipped → IssueStock for
+//    what the order holds, and IssueInvoice{source: order}; OrderCancelled → ReleaseStock.
+//  - claim compensation: ClaimResolved with compensation > 0 → IssueCreditNote{claim_id}.
+//  - payment allocation: PaymentRecorded → AllocatePayment to the dealer's oldest open invoices.
+// Every derived command's id is derived from the triggering event's position, so running the
+// managers twice over the same events changes nothing (the log answers the first result).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands/handler.hpp"
+#include "storage/event_log.hpp"
+
+namespace dealerline::commands {
+
+struct derived_command {
+    std::string command_id;
+    domain::codec::any_command command;
+    domain::actor actor;
+};
+
+class process_managers {
+public:
+    // Folds one committed event (in position order) and returns what it causes.
+    [[nodiscard]] std::vector<derived_command> on(const storage::recorded_event&);
+
+private:
+    struct line {
+        std::string sku, description;
+        std::int64_t quantity = 0, unit_price = 0;
+    };
+    struct order_info {
+        std::string dealer_id;
+        std::vector<line> lines;
+        std::map<std::pair<std::string, std::string>, std::int64_t> held;  // (warehouse, sku) → reserved for it
+    };
+    struct stock_info {
+        std::int64_t on_hand = 0, reserved = 0;
+    };
+    struct open_invoice {
+        std::string invoice_id, currency;
+        std::int64_t open = 0;
+    };
+    std::map<std::string, order_info> orders_;
+    std::map<std::string, std::map<std::string, stock_info>> stock_;  // sku → warehouse → levels
+    std::map<std::string, std::string> claim_dealer_;
+    std::map<std::string, std::vector<open_invoice>> invoices_;     // dealer → open invoices, oldest first
+    std::map<std::string, std::string> invoice_dealer_;
+};
+
+struct manager_runner_options {
+    std::size_t batch = 500;
+    bool use_checkpoint = true;  // false: execute for every event again (all duplicates: a check, or a repair)
+};
+
+// Runs the managers inside the process that owns the log: folds the log from the start, and
+// executes the commands of every event after its checkpoint (kept beside the log as the snapshot
+// named "processmanagers"; losing it only costs re-running commands that are then duplicates).
+class manager_runner {
+public:
+    manager_runner(storage::event_log&, handler&, manager_runner_options = {});
+    ~manager_runner();
+    manager_runner(const manager_runner&) = delete;
+    manager_runner& operator=(const manager_runner&) = delete;
+
+    void start();
+    void stop();
+    // True once every event through `position` has been handled (and its commands answered).
+    bool wait_for(std::uint64_t position, std::chrono::steady_clock::time_point deadline) const;
+    [[nodiscard]] std::uint64_t position() const noexcept { return position_.load(); }
+
+private:
+    void run();
+    void execute(const derived_command&);
+
+    storage::event_log& log_;
+    handler& handler_;
+    manager_runner_options options_;
+    process_managers managers_;
+    std::atomic<std::uint64_t> position_{0};
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace dealerline::commands
