@@ -15,6 +15,7 @@ using namespace domain;
 const actor fulfilment{role::system, "fulfilment", {}};
 const actor compensation{role::system, "claims", {}};
 const actor allocation{role::system, "payments", {}};
+const actor billing_actor{role::system, "billing", {}};
 
 constexpr std::string_view checkpoint_name = "processmanagers";
 
@@ -162,6 +163,38 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
                        [](const invoice_overdue&) {},
                    },
                    *ev);
+    } else if (category == subscription_aggregate::category) {
+        auto ev = decode<subscription_aggregate>(e);
+        if (!ev) return out;
+        if (const auto* billed = std::get_if<subscription_period_billed>(&*ev)) {
+            // Invoice lines cannot be negative: a credit (a cheaper plan for part of the last
+            // period) beyond what the invoice owes becomes a credit note.
+            std::vector<invoice_line> lines;
+            std::int64_t credit = 0;
+            for (const auto& l : billed->lines) {
+                if (l.amount > 0) lines.push_back({l.description, 1, l.amount});
+                else credit -= l.amount;
+            }
+            std::int64_t positive = 0;
+            for (const auto& l : lines) positive += l.unit_price;
+            const auto key = billed->subscription_id + "-" + billed->period_start;
+            if (credit > 0 && credit <= positive && !lines.empty()) {
+                // Fold the credit into the first line the invoice has.
+                lines.front().unit_price -= credit;
+                lines.front().description += " (less " + std::to_string(credit) + " for a plan change)";
+                credit = 0;
+            }
+            if (!lines.empty())
+                out.push_back({id("invoice"),
+                               invoice_command{issue_invoice{"INV-" + key, billed->dealer_id, "subscription", billed->subscription_id,
+                                                             std::move(lines), std::nullopt}},
+                               billing_actor});
+            if (credit > 0)
+                out.push_back({id("credit"),
+                               credit_note_command{issue_credit_note{"CN-" + key, billed->dealer_id, credit,
+                                                                     "plan change on subscription " + billed->subscription_id, std::nullopt}},
+                               billing_actor});
+        }
     } else if (category == payment_aggregate::category) {
         auto ev = decode<payment_aggregate>(e);
         if (!ev) return out;

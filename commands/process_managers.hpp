@@ -4,6 +4,8 @@
 //    what the order holds, and IssueInvoice{source: order}; OrderCancelled → ReleaseStock.
 //  - claim compensation: ClaimResolved with compensation > 0 → IssueCreditNote{claim_id}.
 //  - payment allocation: PaymentRecorded → AllocatePayment to the dealer's oldest open invoices.
+//  - subscription billing: SubscriptionPeriodBilled → IssueInvoice{source: subscription} (and a
+//    credit note for a plan-change credit larger than the invoice).
 // Every derived command's id is derived from the triggering event's position, so running the
 // managers twice over the same events changes nothing (the log answers the first result).
 #pragma once

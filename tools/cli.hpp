@@ -18,5 +18,6 @@ void add_projections(CLI::App& app, int& status);
 void add_token(CLI::App& app, int& status);
 void add_serve(CLI::App& app, int& status);
 void add_simulate(CLI::App& app, int& status);
+void add_billing(CLI::App& app, int& status);
 
 }  // namespace dealerline::tools

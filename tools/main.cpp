@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     add_token(app, status);
     add_serve(app, status);
     add_simulate(app, status);
+    add_billing(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -2,7 +2,10 @@
 // projections and the HTTP API in one process (API.md "Command line"). Fails fast on bad configuration; SIGINT or
 // SIGTERM stops it gracefully: no new connections, in-flight commands answered (acknowledged
 // ones are durable), projections stopped at a committed checkpoint.
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
+#include <thread>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -15,6 +18,8 @@
 #include "api/server.hpp"
 #include "commands/handler.hpp"
 #include "commands/process_managers.hpp"
+#include "commands/schedulers.hpp"
+#include "domain/time.hpp"
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
 #include "storage/event_log.hpp"
@@ -33,6 +38,7 @@ struct serve_options {
     std::size_t io_threads = 0;
     std::vector<std::string> allowed_origins;
     double rate_limit = 200;
+    std::size_t billing_interval = 3600;  // seconds between scheduler runs; 0: never
 };
 
 int run_serve(serve_options o) {
@@ -96,8 +102,34 @@ int run_serve(serve_options o) {
     }
     std::cerr << "dealerline serve: listening on http://" << options.host << ":" << server.port() << " (log " << o.data
               << ", head " << (*log)->head_position() << ")\n";
+    // The schedulers: subscription billing and overdue invoices, now and then every interval.
+    std::mutex scheduler_m;
+    std::condition_variable scheduler_cv;
+    bool stopping = false;
+    std::thread scheduler([&] {
+        if (o.billing_interval == 0) return;
+        std::unique_lock lock(scheduler_m);
+        while (!stopping) {
+            lock.unlock();
+            const auto today = domain::date_of(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+            if (auto b = commands::run_billing(**log, handler, today); b && (b->billed || b->refused))
+                std::cerr << "dealerline serve: billing: " << b->billed << " periods billed, " << b->refused << " refused\n";
+            if (auto d = commands::run_overdue(**log, handler, today); d && d->marked)
+                std::cerr << "dealerline serve: " << d->marked << " invoices overdue\n";
+            lock.lock();
+            scheduler_cv.wait_for(lock, std::chrono::seconds(o.billing_interval), [&] { return stopping; });
+        }
+    });
     int signal = 0;
     sigwait(&stop_signals, &signal);
+    {
+        std::lock_guard lock(scheduler_m);
+        stopping = true;
+    }
+    scheduler_cv.notify_all();
+    scheduler.join();
     std::cerr << "dealerline serve: " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << ", stopping\n";
     server.stop();
     managers.stop();
@@ -129,6 +161,9 @@ void add_serve(CLI::App& app, int& status) {
     cmd->add_option("--rate-limit", o->rate_limit, "Requests per second per token (twice that as a burst); 0: no limit")
         ->envname("DEALERLINE_RATE_LIMIT")
         ->check(CLI::Range(0.0, 1e9));
+    cmd->add_option("--billing-interval", o->billing_interval,
+                    "Seconds between runs of subscription billing and overdue marking (default 3600; 0: never)")
+        ->envname("DEALERLINE_BILLING_INTERVAL");
     cmd->callback([o, &status] { status = run_serve(*o); });
 }
 
