@@ -237,9 +237,19 @@ bool manager_runner::wait_for(std::uint64_t position, std::chrono::steady_clock:
     return true;
 }
 
-void manager_runner::execute(const derived_command& c) {
+void manager_runner::fold_early(const std::vector<std::uint64_t>& positions, std::uint64_t current) {
+    for (const auto p : positions) {
+        if (p <= current || folded_early_.contains(p)) continue;
+        auto e = log_.read_all(p, 1);
+        if (!e || e->empty()) continue;  // the main loop folds it in turn
+        folded_early_.insert(p);
+        for (const auto& c : managers_.on(e->front())) execute(c, current);
+    }
+}
+
+void manager_runner::execute(const derived_command& c, std::uint64_t current) {
     auto r = handler_.handle({c.command_id, c.command, c.actor, std::nullopt, ""});
-    if (r) return;
+    if (r) return fold_early(r->positions, current);
     // Not enough stock for a line: the order says so, visibly.
     if (const auto* stock = std::get_if<domain::stock_command>(&c.command); stock && r.error().code == "insufficient_stock") {
         if (const auto* reserve = std::get_if<domain::reserve_stock>(stock)) {
@@ -250,7 +260,8 @@ void manager_runner::execute(const derived_command& c) {
             auto flagged = handler_.handle({c.command_id + ":shortage",
                                             domain::order_command{domain::flag_stock_shortage{reserve->order_id, reserve->sku, reserve->quantity, available}},
                                             c.actor, std::nullopt, ""});
-            if (!flagged) spdlog::warn("process managers: {}: {}", c.command_id, flagged.error().message);
+            if (flagged) fold_early(flagged->positions, current);
+            else spdlog::warn("process managers: {}: {}", c.command_id, flagged.error().message);
             return;
         }
     }
@@ -271,13 +282,16 @@ void manager_runner::run() {
             continue;
         }
         for (const auto& e : *events) {
-            auto commands = managers_.on(e);
-            if (e.position > checkpoint)
-                for (const auto& c : commands) execute(c);
+            if (folded_early_.erase(e.position) == 0) {
+                auto commands = managers_.on(e);
+                if (e.position > checkpoint)
+                    for (const auto& c : commands) execute(c, e.position);
+            }
             at = e.position;
             position_ = at;
             if (stop_) break;
         }
+        // The checkpoint may only pass what is folded in order (early folds are redone on restart).
         if (at > checkpoint) {
             checkpoint = at;
             (void)log_.put_snapshot(checkpoint_name, {checkpoint, ""});  // a cache: losing it re-runs duplicates

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +68,11 @@ struct manager_runner_options {
 // Runs the managers inside the process that owns the log: folds the log from the start, and
 // executes the commands of every event after its checkpoint (kept beside the log as the snapshot
 // named "processmanagers"; losing it only costs re-running commands that are then duplicates).
+// What its own commands append is folded at once, ahead of the main loop (which then skips those
+// positions): the managers never decide on a view that misses their own last decisions — two
+// payments in a row both go to the oldest invoice still open. The order of folding is a function
+// of the log alone (a duplicate answers the positions of the first run), so a second run derives
+// the very same commands.
 class manager_runner {
 public:
     manager_runner(storage::event_log&, handler&, manager_runner_options = {});
@@ -82,12 +88,15 @@ public:
 
 private:
     void run();
-    void execute(const derived_command&);
+    // Executes a command and folds at once what it appended (see run()).
+    void execute(const derived_command&, std::uint64_t current);
+    void fold_early(const std::vector<std::uint64_t>& positions, std::uint64_t current);
 
     storage::event_log& log_;
     handler& handler_;
     manager_runner_options options_;
     process_managers managers_;
+    std::set<std::uint64_t> folded_early_;  // positions ahead of the main loop, already folded
     std::atomic<std::uint64_t> position_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;

@@ -19,5 +19,6 @@ void add_token(CLI::App& app, int& status);
 void add_serve(CLI::App& app, int& status);
 void add_simulate(CLI::App& app, int& status);
 void add_billing(CLI::App& app, int& status);
+void add_payments(CLI::App& app, int& status);
 
 }  // namespace dealerline::tools

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     add_serve(app, status);
     add_simulate(app, status);
     add_billing(app, status);
+    add_payments(app, status);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
