@@ -15,11 +15,15 @@ namespace json = boost::json;
 
 constexpr std::size_t max_cached_streams = 200'000;  // then the cache starts over: a refold costs one short read
 
-enum class category { order, claim, other };
+enum class category { order, claim, invoice, payment, credit_note, dealer, other };
 
 category category_of(std::string_view stream) {
     if (stream.starts_with("order-")) return category::order;
     if (stream.starts_with("claim-")) return category::claim;
+    if (stream.starts_with("invoice-")) return category::invoice;
+    if (stream.starts_with("payment-")) return category::payment;
+    if (stream.starts_with("creditnote-")) return category::credit_note;
+    if (stream.starts_with("dealer-")) return category::dealer;
     return category::other;
 }
 
@@ -40,32 +44,96 @@ storage::result<typename Aggregate::state> evolve(typename Aggregate::state befo
 
 storage::result<update_deriver::folded> update_deriver::fold(const std::string& stream, std::uint64_t through_version) {
     folded out;
-    if (category_of(stream) == category::order) out.state = domain::order_state{};
-    else out.state = domain::claim_state{};
+    switch (category_of(stream)) {
+        case category::order: out.state = domain::order_state{}; break;
+        case category::claim: out.state = domain::claim_state{}; break;
+        case category::invoice: out.state = domain::invoice_state{}; break;
+        default: out.state = domain::payment_state{}; break;
+    }
     while (out.version < through_version) {
         auto events = log_.read_stream(stream, out.version + 1, std::min<std::uint64_t>(through_version - out.version, 1000));
         if (!events) return tl::unexpected(events.error());
         if (events->empty()) break;
         for (const auto& e : *events) {
             if (e.version > through_version) break;
-            if (auto* o = std::get_if<domain::order_state>(&out.state)) {
-                auto next = evolve<domain::order_aggregate>(std::move(*o), e);
-                if (!next) return tl::unexpected(next.error());
-                out.state = std::move(*next);
-            } else {
-                auto next = evolve<domain::claim_aggregate>(std::move(std::get<domain::claim_state>(out.state)), e);
-                if (!next) return tl::unexpected(next.error());
-                out.state = std::move(*next);
-            }
+            std::optional<storage::error> failed;
+            std::visit(
+                [&](auto& st) {
+                    using S = std::remove_cvref_t<decltype(st)>;
+                    using A = std::conditional_t<std::is_same_v<S, domain::order_state>, domain::order_aggregate,
+                              std::conditional_t<std::is_same_v<S, domain::claim_state>, domain::claim_aggregate,
+                              std::conditional_t<std::is_same_v<S, domain::invoice_state>, domain::invoice_aggregate,
+                                                 domain::payment_aggregate>>>;
+                    auto next = evolve<A>(std::move(st), e);
+                    if (!next) failed = next.error();
+                    else st = std::move(*next);
+                },
+                out.state);
+            if (failed) return tl::unexpected(*failed);
             out.version = e.version;
         }
     }
     return out;
 }
 
+// The dealer's account moved: one update per statement entry (the same entries as
+// portal.account_entries; allocations move no balance and make none).
+storage::result<std::optional<live_update>> update_deriver::derive_account(const storage::recorded_event& e) {
+    const auto kind = category_of(e.stream);
+    std::string dealer_id, document_id, entry;
+    std::int64_t amount = 0;
+    auto done = [&]() -> storage::result<std::optional<live_update>> {
+        if (entry.empty()) return std::optional<live_update>{};
+        json::object u{{"type", "account_entry"}, {"position", e.position}, {"dealer_id", dealer_id}, {"kind", entry},
+                       {"document_id", document_id}, {"amount", amount}, {"event", e.type}, {"at", domain::iso8601(e.recorded_at_us)}};
+        live_update out;
+        out.position = e.position;
+        out.dealer_id = dealer_id;
+        out.type = "account_entry";
+        out.json = json::serialize(u);
+        return std::optional<live_update>(std::move(out));
+    };
+    if (kind == category::dealer) {
+        auto ev = domain::codec::decode<domain::dealer_aggregate>(e.type, e.schema_version, e.data);
+        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+        if (const auto* o = std::get_if<domain::opening_balance_set>(&*ev))
+            dealer_id = o->dealer_id, document_id = o->dealer_id, entry = "opening_balance", amount = o->amount;
+        return done();
+    }
+    if (kind == category::credit_note) {
+        auto ev = domain::codec::decode<domain::credit_note_aggregate>(e.type, e.schema_version, e.data);
+        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+        const auto& c = std::get<domain::credit_note_issued>(*ev);
+        dealer_id = c.dealer_id, document_id = c.credit_note_id, entry = "credit_note", amount = -c.amount;
+        return done();
+    }
+    // Invoices and payments: the state before the event says whose it is and how much.
+    auto before = fold(e.stream, e.version - 1);
+    if (!before) return tl::unexpected(before.error());
+    if (kind == category::invoice) {
+        auto ev = domain::codec::decode<domain::invoice_aggregate>(e.type, e.schema_version, e.data);
+        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+        const auto& st = std::get<domain::invoice_state>(before->state);
+        if (const auto* i = std::get_if<domain::invoice_issued>(&*ev))
+            dealer_id = i->dealer_id, document_id = i->invoice_id, entry = "invoice", amount = i->total;
+        else if (const auto* v = std::get_if<domain::invoice_voided>(&*ev))
+            dealer_id = st.dealer_id, document_id = v->invoice_id, entry = "invoice_voided", amount = -st.open_amount();
+        return done();
+    }
+    auto ev = domain::codec::decode<domain::payment_aggregate>(e.type, e.schema_version, e.data);
+    if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+    const auto& st = std::get<domain::payment_state>(before->state);
+    if (const auto* p = std::get_if<domain::payment_recorded>(&*ev))
+        dealer_id = p->dealer_id, document_id = p->payment_id, entry = "payment", amount = -p->amount;
+    else if (const auto* r = std::get_if<domain::payment_reversed>(&*ev))
+        dealer_id = st.dealer_id, document_id = r->payment_id, entry = "payment_reversed", amount = st.amount;
+    return done();
+}
+
 storage::result<std::optional<live_update>> update_deriver::derive(const storage::recorded_event& e) {
     const auto kind = category_of(e.stream);
     if (kind == category::other) return std::optional<live_update>{};
+    if (kind != category::order && kind != category::claim) return derive_account(e);
     std::optional<folded> before;
     {
         std::lock_guard lock(m_);

@@ -760,7 +760,8 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
         return;
     }
     const bool read_model = reads && (path == "/api/orders" || path.starts_with("/api/orders/") || path == "/api/claims" ||
-                                      path.starts_with("/api/claims/"));
+                                      path.starts_with("/api/claims/") || path.starts_with("/api/dealers/") || path == "/api/stock" ||
+                                      path == "/api/subscriptions");
     if (read_model || path == "/api/events" || path.starts_with("/api/streams/")) {
         if (!only(http::verb::get)) return;
         auto shared = std::make_shared<request>(std::move(req));
@@ -819,7 +820,8 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
             const auto comma = rest.find(',');
             const auto type = rest.substr(0, comma);
             rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-            if (type != "order_status" && type != "claim_status") return bad("types: expected order_status and/or claim_status");
+            if (type != "order_status" && type != "claim_status" && type != "account_entry")
+                return bad("types: expected order_status, claim_status and/or account_entry");
             filter.types.emplace(type);
         }
     }
@@ -1007,6 +1009,78 @@ response server::impl::handle_query(const request& req, const std::string& path,
         auto res = json_body(json::serialize(out));
         res.set("X-Log-Head", std::to_string(log.head_position()));
         return res;
+    }
+
+    // Read your own writes: wait (bounded) for the read models to reach min_position.
+    auto wait_for_min = [&]() -> std::optional<response> {
+        if (auto min = param("min_position")) {
+            const auto wanted = unsigned_of(*min);
+            if (!wanted) return bad("min_position: expected a non-negative integer");
+            if (runner) (void)runner->wait_for(*wanted, steady::now() + std::chrono::seconds(5));
+        }
+        return std::nullopt;
+    };
+    auto at_position = [&](const char* projection, response res) {
+        auto at = reads->position(projection);
+        if (!at) return unavailable(at.error().message);
+        res.set("X-Projection-Position", std::to_string(*at));
+        return res;
+    };
+    // GET /api/dealers/{id}/account: the dealer's settlements; a dealer sees its own only.
+    if (path.starts_with("/api/dealers/")) {
+        const std::string rest = path.substr(std::string_view("/api/dealers/").size());
+        const auto slash = rest.find('/');
+        if (slash == std::string::npos || rest.substr(slash) != "/account" || slash == 0 || slash > 64)
+            return error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive);
+        const std::string dealer_id = rest.substr(0, slash);
+        if (auto wrong = accept_only({"limit", "cursor", "min_position"})) return bad(*wrong);
+        if (who->role == domain::role::dealer && dealer_id != who->dealer_id)
+            return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own account", keep_alive);
+        if (auto early = wait_for_min()) return std::move(*early);
+        const auto limit = limit_of(50, 500);
+        if (!limit) return bad("limit: expected an integer from 1 to 500");
+        std::optional<std::uint64_t> cursor;
+        if (auto c = param("cursor")) {
+            cursor = unsigned_of(*c);
+            if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
+        }
+        auto account = reads->account(dealer_id, *limit, cursor);
+        if (!account) return unavailable(account.error().message);
+        if (!*account)
+            return at_position("portal_finance", error_response(http::status::not_found, "not_found", "not_found",
+                                                                "dealer " + dealer_id + " has no account", keep_alive));
+        return at_position("portal_finance", json_body(std::move(**account)));
+    }
+    if (path == "/api/stock") {
+        if (who->role == domain::role::dealer)
+            return error_response(http::status::forbidden, "forbidden", "forbidden", "stock levels are for the plant's staff", keep_alive);
+        if (auto wrong = accept_only({"warehouse", "sku", "limit", "cursor", "min_position"})) return bad(*wrong);
+        if (auto early = wait_for_min()) return std::move(*early);
+        const auto limit = limit_of(100, 500);
+        if (!limit) return bad("limit: expected an integer from 1 to 500");
+        auto list = reads->stock({param("warehouse"), param("sku"), *limit, param("cursor")});
+        if (!list) return unavailable(list.error().message);
+        return at_position("portal_stock", json_body(std::move(*list)));
+    }
+    if (path == "/api/subscriptions") {
+        if (auto wrong = accept_only({"status", "dealer_id", "limit", "cursor", "min_position"})) return bad(*wrong);
+        std::optional<std::string> owner = param("dealer_id");
+        if (who->role == domain::role::dealer) {
+            if (owner && *owner != who->dealer_id)
+                return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own data", keep_alive);
+            owner = who->dealer_id;
+        }
+        if (auto early = wait_for_min()) return std::move(*early);
+        const auto limit = limit_of(50, 200);
+        if (!limit) return bad("limit: expected an integer from 1 to 200");
+        std::optional<std::uint64_t> cursor;
+        if (auto c = param("cursor")) {
+            cursor = unsigned_of(*c);
+            if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
+        }
+        auto list = reads->subscriptions({owner, param("status"), *limit, cursor});
+        if (!list) return unavailable(list.error().message);
+        return at_position("portal_subscriptions", json_body(std::move(*list)));
     }
 
     const bool claims = path == "/api/claims" || path.starts_with("/api/claims/");

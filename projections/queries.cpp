@@ -6,6 +6,10 @@
 #include <mutex>
 #include <vector>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+
 #include "projections/detail/projector.hpp"
 #include "projections/detail/sql.hpp"
 
@@ -158,6 +162,62 @@ result<std::optional<std::string>> queries::order(const std::string& order_id, c
     if (!rows) return tl::unexpected(rows.error());
     if (rows->empty()) return std::optional<std::string>{};
     return std::optional<std::string>{rows->front()};
+}
+
+result<std::optional<std::string>> queries::account(const std::string& dealer_id, std::size_t limit, std::optional<std::uint64_t> cursor) {
+    limit = std::clamp<std::size_t>(limit, 1, 500);
+    std::string dealer;
+    sql::literal(dealer, dealer_id);
+    const std::string before = cursor ? " AND e.position < " + std::to_string(*cursor) : "";
+    auto rows = impl_->run(
+        "SELECT (to_jsonb(b) || jsonb_build_object("
+        "'open_invoices', (SELECT coalesce(jsonb_agg(i ORDER BY i.issued_position), '[]') FROM portal.invoices i"
+        "  WHERE i.dealer_id = b.dealer_id AND i.status = 'open'),"
+        "'entries', (SELECT coalesce(jsonb_agg(e ORDER BY e.position DESC), '[]') FROM (SELECT * FROM portal.account_entries e"
+        "  WHERE e.dealer_id = b.dealer_id" + before + " ORDER BY e.position DESC LIMIT " + std::to_string(limit) + ") e),"
+        // The last entry shown, when there is more: the next page starts below it.
+        "'next_cursor', (SELECT CASE WHEN count(*) > " + std::to_string(limit) + " THEN (array_agg(p ORDER BY p DESC))[" +
+        std::to_string(limit) + "] END FROM (SELECT e.position AS p FROM portal.account_entries e WHERE e.dealer_id = b.dealer_id" +
+        before + " ORDER BY e.position DESC LIMIT " + std::to_string(limit + 1) + ") x)"
+        "))::text FROM portal.dealer_balances b WHERE b.dealer_id = " + dealer);
+    if (!rows) return tl::unexpected(rows.error());
+    if (rows->empty()) return std::optional<std::string>{};
+    return std::optional<std::string>{rows->front()};
+}
+
+result<std::string> queries::stock(const stock_request& r) {
+    const std::size_t limit = std::clamp<std::size_t>(r.limit, 1, 500);
+    std::string where = "true";
+    and_equals(where, "warehouse", r.warehouse);
+    and_equals(where, "sku", r.sku);
+    if (r.after) {
+        where += " AND stock_id > ";
+        sql::literal(where, *r.after);
+    }
+    auto rows = impl_->run("SELECT stock_id || ' ' || row_to_json(s)::text FROM (SELECT * FROM portal.stock_levels WHERE " + where +
+                           " ORDER BY stock_id LIMIT " + std::to_string(limit + 1) + ") s");
+    if (!rows) return tl::unexpected(rows.error());
+    std::string out = "{\"stock\":[", next = "null";
+    for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
+        const auto& row = (*rows)[i];
+        const auto space = row.find(' ');
+        if (i) out += ',';
+        out.append(row, space + 1);
+        if (i + 1 == limit && rows->size() > limit) {
+            next.clear();
+            boost::json::string id(row.substr(0, space));
+            next = boost::json::serialize(boost::json::value(id));
+        }
+    }
+    out += "],\"next_cursor\":" + next + "}";
+    return out;
+}
+
+result<std::string> queries::subscriptions(const subscription_page_request& r) {
+    std::string where = "true";
+    and_equals(where, "dealer_id", r.dealer_id);
+    and_equals(where, "status", r.status);
+    return page("portal.subscriptions", "started_position", where, r.limit, r.cursor, "subscriptions");
 }
 
 result<std::uint64_t> queries::position(const std::string& projection) {

@@ -26,6 +26,19 @@ struct claim_page_request {
     std::optional<std::uint64_t> cursor;   // the next_cursor of the previous page
 };
 
+struct subscription_page_request {
+    std::optional<std::string> dealer_id;  // from the token for dealers
+    std::optional<std::string> status;
+    std::size_t limit = 50;
+    std::optional<std::uint64_t> cursor;
+};
+
+struct stock_request {
+    std::optional<std::string> warehouse, sku;
+    std::size_t limit = 100;                // 1..500
+    std::optional<std::string> after;       // the next_cursor of the previous page (a stock id)
+};
+
 class queries {
 public:
     explicit queries(std::string conninfo, std::size_t connections = 4);
@@ -44,6 +57,15 @@ public:
     // The claim with its conversation ("messages", oldest first), or nullopt as for order().
     [[nodiscard]] result<std::optional<std::string>> claim(const std::string& claim_id,
                                                            const std::optional<std::string>& dealer_id);
+    // The dealer's account: balance, overdue amount, open invoices (oldest first) and a page of
+    // the statement (newest first, each entry with the running balance after it); nullopt when
+    // the dealer has no account.
+    [[nodiscard]] result<std::optional<std::string>> account(const std::string& dealer_id, std::size_t limit,
+                                                             std::optional<std::uint64_t> cursor);
+    // {"stock":[…], "next_cursor": "<stock id>"|null}: by warehouse and SKU.
+    [[nodiscard]] result<std::string> stock(const stock_request&);
+    // {"subscriptions":[…], "next_cursor"}: newest first.
+    [[nodiscard]] result<std::string> subscriptions(const subscription_page_request&);
     // The checkpoint of the projection behind these answers (X-Projection-Position).
     [[nodiscard]] result<std::uint64_t> position(const std::string& projection);
 

@@ -11,6 +11,7 @@ namespace dealerline::projections {
 const std::vector<std::unique_ptr<projector>>& all_projectors() {
     static const auto all = [] {
         auto list = portal_projectors();
+        for (auto& p : finance_projectors()) list.push_back(std::move(p));
         for (auto& p : analytics_projectors()) list.push_back(std::move(p));
         return list;
     }();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "domain/claim.hpp"
+#include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "storage/event_log.hpp"
 
@@ -24,7 +25,7 @@ namespace dealerline::api::detail {
 struct live_update {
     std::uint64_t position = 0;
     std::string dealer_id;
-    std::string type;  // "order_status" | "claim_status"
+    std::string type;  // "order_status" | "claim_status" | "account_entry"
     std::string json;  // serialised once, shared by every recipient
 };
 using update_ptr = std::shared_ptr<const live_update>;
@@ -50,9 +51,10 @@ public:
 private:
     struct folded {
         std::uint64_t version = 0;
-        std::variant<domain::order_state, domain::claim_state> state;
+        std::variant<domain::order_state, domain::claim_state, domain::invoice_state, domain::payment_state> state;
     };
     storage::result<folded> fold(const std::string& stream, std::uint64_t through_version);
+    storage::result<std::optional<live_update>> derive_account(const storage::recorded_event&);
 
     const storage::event_log& log_;
     std::mutex m_;

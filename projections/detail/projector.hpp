@@ -51,6 +51,7 @@ public:
 };
 
 std::vector<std::unique_ptr<projector>> portal_projectors();
+std::vector<std::unique_ptr<projector>> finance_projectors();  // portal: money, stock, subscriptions
 std::vector<std::unique_ptr<projector>> analytics_projectors();
 // Every projector, in names() order.
 const std::vector<std::unique_ptr<projector>>& all_projectors();

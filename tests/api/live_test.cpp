@@ -95,18 +95,27 @@ private:
     std::atomic<bool> closed_{false};
 };
 
-// What a client with this filter must receive after `after`, from the log itself: the order
-// and claim events of the dealer (all dealers when empty), in position order.
+// What a client with this filter must receive after `after`, from the log itself: the order and
+// claim events and the account entries (opening balance, invoice issued or voided, payment
+// recorded or reversed, credit note) of the dealer (all dealers when empty), in position order.
 std::vector<std::uint64_t> expected_positions(const storage::event_log& log, std::uint64_t after, const std::string& dealer,
                                               const std::set<std::string>& types = {}) {
     std::map<std::string, std::string> owner;  // stream → dealer
     std::vector<std::uint64_t> out;
     auto all = log.read_all(1, 1'000'000);
     for (const auto& e : *all) {
-        const bool order = e.stream.starts_with("order-"), claim = e.stream.starts_with("claim-");
-        if (!order && !claim) continue;
-        if (e.version == 1) owner[e.stream] = json::parse(e.data).at("dealer_id").as_string().c_str();
-        const std::string type = order ? "order_status" : "claim_status";
+        const auto data = json::parse(e.data);
+        const auto* d = data.as_object().if_contains("dealer_id");
+        if (e.version == 1 && d) owner[e.stream] = d->as_string().c_str();
+        std::string type;
+        if (e.stream.starts_with("order-")) type = "order_status";
+        else if (e.stream.starts_with("claim-")) type = "claim_status";
+        else if (e.type == "OpeningBalanceSet" || e.type == "InvoiceIssued" || e.type == "InvoiceVoided" || e.type == "PaymentRecorded" ||
+                 e.type == "PaymentReversed" || e.type == "CreditNoteIssued") {
+            type = "account_entry";
+            if (d) owner[e.stream] = d->as_string().c_str();
+        }
+        if (type.empty()) continue;
         if (e.position > after && (dealer.empty() || owner[e.stream] == dealer) && (types.empty() || types.contains(type)))
             out.push_back(e.position);
     }

@@ -73,7 +73,9 @@ public:
     [[nodiscard]] std::string digest() const {
         static const char* const tables[] = {
             "portal.dealers",      "portal.orders",          "portal.order_lines",  "portal.order_timeline",
-            "portal.claims",       "portal.claim_messages",  "analytics.events",    "analytics.order_facts",
+            "portal.claims",       "portal.claim_messages",  "portal.invoices",     "portal.payments",
+            "portal.dealer_balances", "portal.account_entries", "portal.stock_levels", "portal.subscriptions",
+            "analytics.events",    "analytics.order_facts",
             "analytics.daily_orders", "analytics.claim_facts", "analytics.claims_monthly"};
         std::string out;
         for (const char* t : tables)

@@ -30,10 +30,12 @@ public:
         }
     }
 
-    // One random step; `steps` of them make a plant's day.
+    // One random step; `steps` of them make a plant's day. About one step in six is money,
+    // stock or a subscription.
     void step() {
         using namespace domain;
         const int dice = pick(100);
+        if (dice >= 84 && !dealers_.empty()) return settlement_step();
         if (orders_.empty() || dice < 22) return place();
         if (dice < 30 && !claimable_.empty()) return claim_step();
         auto& o = orders_[static_cast<std::size_t>(pick(static_cast<int>(orders_.size())))];
@@ -154,6 +156,67 @@ private:
         }
     }
 
+    // Stock moves, invoices, payments (allocated, some reversed), credit notes, subscriptions
+    // started, changed, paused, billed and cancelled. Refusals (a guess gone wrong) are fine.
+    void settlement_step() {
+        using namespace domain;
+        const actor keeper{role::storekeeper, "sk-1", {}}, fulfilment{role::system, "fulfilment", {}}, accountant{role::accountant, "acc-1", {}};
+        const auto& d = dealers_[static_cast<std::size_t>(pick(static_cast<int>(dealers_.size())))];
+        const std::string wh = pick(2) ? "WH-1" : "WH-2", sku = "WIN-" + std::to_string(pick(3));
+        const std::string some_order = orders_.empty() ? "O-0" : orders_[static_cast<std::size_t>(pick(static_cast<int>(orders_.size())))].id;
+        switch (pick(14)) {
+            case 0: return send(stock_command{receive_stock{wh, sku, 1 + pick(20), "batch " + std::to_string(pick(99))}}, keeper);
+            case 1: return send(stock_command{reserve_stock{wh, sku, some_order, 1 + pick(6)}}, fulfilment);
+            case 2: return send(stock_command{release_stock{wh, sku, some_order}}, fulfilment);
+            case 3: return send(stock_command{issue_stock{wh, sku, some_order}}, fulfilment);
+            case 4: return send(pick(2) ? stock_command{write_off_stock{wh, sku, 1, "broken glass"}} : stock_command{count_stock{wh, sku, pick(30)}}, keeper);
+            case 5:
+            case 6: {
+                const auto id = prefix_ + "INV-" + std::to_string(++invoices_);
+                return send(invoice_command{issue_invoice{id, d.id, "manual", "M-" + std::to_string(invoices_),
+                                                          {{"Service", 1 + pick(3), 1000 + 100 * pick(90)}}, std::nullopt}},
+                            accountant);
+            }
+            case 7: {
+                const auto id = prefix_ + "P-" + std::to_string(++payments_);
+                return send(payment_command{record_payment{id, d.id, 500 + 100 * pick(100), "bank", "2026-11-16", "REF-" + id}}, accountant);
+            }
+            case 8:
+                if (invoices_ && payments_)
+                    return send(payment_command{allocate_payment{prefix_ + "P-" + std::to_string(1 + pick(payments_)),
+                                                                 prefix_ + "INV-" + std::to_string(1 + pick(invoices_)), 100 + 100 * pick(20)}},
+                                accountant);
+                return;
+            case 9:
+                if (payments_) return send(payment_command{reverse_payment{prefix_ + "P-" + std::to_string(1 + pick(payments_)), "returned"}}, accountant);
+                return;
+            case 10:
+                if (pick(2) && invoices_) return send(invoice_command{void_invoice{prefix_ + "INV-" + std::to_string(1 + pick(invoices_)), "wrong"}}, accountant);
+                return send(credit_note_command{issue_credit_note{prefix_ + "CN-" + std::to_string(++credit_notes_), d.id, 100 + pick(900), "goodwill", std::nullopt}},
+                            accountant);
+            case 11: {
+                const auto id = prefix_ + "S-" + std::to_string(++subscriptions_);
+                return send(subscription_command{start_subscription{id, d.id, "PBX", 3000, pick(2) ? "monthly" : "quarterly", "2026-0" + std::to_string(1 + pick(6)) + "-1" + std::to_string(pick(9))}},
+                            accountant);
+            }
+            default: {
+                if (!subscriptions_) return;
+                const auto id = prefix_ + "S-" + std::to_string(1 + pick(subscriptions_));
+                const int what = pick(6);
+                if (what == 0) return send(subscription_command{change_subscription_plan{id, "PBX plus", 4500, "2026-0" + std::to_string(7 + pick(3)) + "-15"}}, accountant);
+                if (what == 1) return send(subscription_command{pause_subscription{id}}, accountant);
+                if (what == 2) return send(subscription_command{resume_subscription{id}}, accountant);
+                if (what == 3) return send(subscription_command{cancel_subscription{id, "2026-12-01"}}, accountant);
+                // Bill the next period, whatever it is.
+                auto s = handler_.load<subscription_aggregate>("subscription-" + id);
+                if (s && !s->second.next_billing.empty())
+                    return send(subscription_command{bill_subscription_period{id, s->second.next_billing}}, staff_billing());
+                return;
+            }
+        }
+    }
+    static domain::actor staff_billing() { return {domain::role::system, "billing", {}}; }
+
     void send(domain::codec::any_command c, domain::actor by) {
         auto r = handler_.handle(commands::envelope{prefix_ + "cmd-" + std::to_string(++sent_), std::move(c), std::move(by),
                                                     std::nullopt, ""});
@@ -169,6 +232,7 @@ private:
     std::vector<std::string> claimable_;
     std::vector<claim_info> claims_;
     int sent_ = 0, accepted_ = 0, refused_ = 0;
+    int invoices_ = 0, payments_ = 0, credit_notes_ = 0, subscriptions_ = 0;
 };
 
 }  // namespace dealerline::testing

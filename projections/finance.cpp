@@ -1,0 +1,392 @@
+// The portal's money, stock and subscriptions: invoices, payments, each dealer's balance and
+// statement (every document with the running balance after it), stock levels per warehouse × SKU,
+// subscriptions. All folded from the log in position order, exactly once like every projection.
+#include <boost/json/object.hpp>
+
+#include "domain/codec.hpp"
+#include "domain/stream_name.hpp"
+#include "projections/detail/decode.hpp"
+#include "projections/detail/projector.hpp"
+#include "projections/detail/sql.hpp"
+
+namespace dealerline::projections {
+namespace {
+
+using namespace domain;
+using sql::timestamp;
+
+struct invoice_row {
+    std::string invoice_id, dealer_id, currency, source, source_id;
+    std::int64_t total = 0, paid = 0, open_amount = 0;
+    std::string status;
+    bool overdue = false;
+    sql::date issued_on, due_date;
+    std::optional<std::string> void_reason;
+    std::int64_t issued_position = 0, version = 0, last_position = 0;
+    timestamp updated_at;
+};
+BOOST_DESCRIBE_STRUCT(invoice_row, (), (invoice_id, dealer_id, currency, source, source_id, total, paid, open_amount, status, overdue,
+                                        issued_on, due_date, void_reason, issued_position, version, last_position, updated_at))
+
+struct payment_row {
+    std::string payment_id, dealer_id, currency;
+    std::int64_t amount = 0, allocated = 0;
+    std::string method, received_at, external_ref;
+    bool reversed = false;
+    timestamp recorded_at;
+    std::int64_t version = 0, last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(payment_row, (), (payment_id, dealer_id, currency, amount, allocated, method, received_at, external_ref, reversed,
+                                        recorded_at, version, last_position))
+
+struct balance_row {
+    std::string dealer_id, currency;
+    std::int64_t balance = 0, open_invoices = 0, overdue_amount = 0;
+    std::optional<timestamp> last_payment_at;
+    std::optional<std::int64_t> last_payment_amount;
+    timestamp updated_at;
+    std::int64_t last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(balance_row, (), (dealer_id, currency, balance, open_invoices, overdue_amount, last_payment_at, last_payment_amount,
+                                        updated_at, last_position))
+
+struct entry_row {
+    std::string dealer_id;
+    std::int64_t position = 0;
+    timestamp at;
+    std::string kind, document_id, description;
+    std::int64_t amount = 0, running_balance = 0;
+};
+BOOST_DESCRIBE_STRUCT(entry_row, (), (dealer_id, position, at, kind, document_id, description, amount, running_balance))
+
+struct stock_row {
+    std::string stock_id, warehouse, sku;
+    std::int64_t on_hand = 0, reserved = 0, available = 0;
+    std::optional<timestamp> last_counted_at;
+    timestamp updated_at;
+    std::int64_t last_position = 0;
+};
+BOOST_DESCRIBE_STRUCT(stock_row, (), (stock_id, warehouse, sku, on_hand, reserved, available, last_counted_at, updated_at, last_position))
+
+struct subscription_row {
+    std::string subscription_id, dealer_id, plan;
+    std::int64_t price = 0;
+    sql::date plan_effective_on;
+    std::string currency, period, status;
+    sql::date starts_on;
+    std::optional<sql::date> cancel_on;
+    sql::date next_billing;
+    std::optional<sql::date> last_billed;
+    std::int64_t started_position = 0, version = 0, last_position = 0;
+    timestamp updated_at;
+};
+BOOST_DESCRIBE_STRUCT(subscription_row, (), (subscription_id, dealer_id, plan, price, plan_effective_on, currency, period, status, starts_on,
+                                             cancel_on, next_billing, last_billed, started_position, version, last_position, updated_at))
+
+const std::string& invoice_id_of(const invoice_event& ev) {
+    return std::visit([](const auto& x) -> const std::string& { return x.invoice_id; }, ev);
+}
+const std::string& payment_id_of(const payment_event& ev) {
+    return std::visit([](const auto& x) -> const std::string& { return x.payment_id; }, ev);
+}
+
+// ─── portal_finance ──────────────────────────────────────────────────────────────────────────
+
+class finance_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_finance"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<table> tables() const override {
+        return {{"invoices", true}, {"payments", true}, {"dealer_balances", true}, {"account_entries", false}};
+    }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state*) const override {
+        sql::row_set<invoice_row> invoice_set(schema + ".invoices", 0);
+        sql::row_set<payment_row> payment_set(schema + ".payments", 0);
+        sql::row_set<balance_row> balance_set(schema + ".dealer_balances", 0);
+        auto& invoices = invoice_set.rows;
+        auto& payments = payment_set.rows;
+        auto& balances = balance_set.rows;
+        // The batch's events of the five categories, in position order.
+        struct item {
+            const storage::recorded_event* e;
+            std::variant<dealer_event, invoice_event, payment_event, credit_note_event> ev;
+        };
+        std::vector<item> mine;
+        for (const auto& e : events) {
+            const auto c = category_of(e.stream);
+            if (c == dealer_aggregate::category) mine.push_back({&e, decode_or_poison<dealer_aggregate>(e)});
+            else if (c == invoice_aggregate::category) mine.push_back({&e, decode_or_poison<invoice_aggregate>(e)});
+            else if (c == payment_aggregate::category) mine.push_back({&e, decode_or_poison<payment_aggregate>(e)});
+            else if (c == credit_note_aggregate::category) mine.push_back({&e, decode_or_poison<credit_note_aggregate>(e)});
+        }
+        if (mine.empty()) return;
+        for (const auto& [e, ev] : mine)
+            std::visit(overloaded{
+                           [&](const dealer_event& d) { balances.want(id_of(d)); },
+                           [&](const invoice_event& i) {
+                               invoices.want(invoice_id_of(i));
+                               if (const auto* x = std::get_if<invoice_issued>(&i)) balances.want(x->dealer_id);
+                           },
+                           [&](const payment_event& p) {
+                               payments.want(payment_id_of(p));
+                               if (const auto* x = std::get_if<payment_recorded>(&p)) balances.want(x->dealer_id);
+                           },
+                           [&](const credit_note_event& c) { balances.want(std::get<credit_note_issued>(c).dealer_id); },
+                       },
+                       ev);
+        invoices.load(tx);
+        payments.load(tx);
+        // Balances of dealers whose invoices or payments (loaded above) move in this batch.
+        for (const auto& [e, ev] : mine) {
+            if (const auto* i = std::get_if<invoice_event>(&ev))
+                if (auto* row = invoices.find(invoice_id_of(*i))) balances.want(row->dealer_id);
+            if (const auto* p = std::get_if<payment_event>(&ev))
+                if (auto* row = payments.find(payment_id_of(*p))) balances.want(row->dealer_id);
+        }
+        balances.load(tx);
+        std::vector<entry_row> entries;
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            auto account = [&](const std::string& dealer_id) -> balance_row& {
+                balance_row* b = balances.find(dealer_id);
+                if (!b) throw sql::poison(e->position, e->type + ": dealer " + dealer_id + " has no account (not registered)");
+                b->updated_at = at;
+                b->last_position = i64(e->position);
+                return *b;
+            };
+            auto entry = [&](balance_row& b, std::string kind, std::string document, std::string description, std::int64_t amount) {
+                b.balance += amount;
+                entries.push_back({b.dealer_id, i64(e->position), at, std::move(kind), std::move(document), std::move(description), amount,
+                                   b.balance});
+            };
+            auto invoice = [&](const std::string& id) -> invoice_row& {
+                invoice_row* row = invoices.find(id);
+                if (!row) throw sql::poison(e->position, e->type + " for invoice " + id + " before InvoiceIssued");
+                row->version = i64(e->version);
+                row->last_position = i64(e->position);
+                row->updated_at = at;
+                return *row;
+            };
+            auto payment = [&](const std::string& id) -> payment_row& {
+                payment_row* row = payments.find(id);
+                if (!row) throw sql::poison(e->position, e->type + " for payment " + id + " before PaymentRecorded");
+                row->version = i64(e->version);
+                row->last_position = i64(e->position);
+                return *row;
+            };
+            // An invoice's open amount moved by `delta` (payments applied: negative).
+            auto reopen = [&](invoice_row& row, std::int64_t delta) {
+                auto& b = account(row.dealer_id);
+                const bool was_open = row.status == "open";
+                row.paid -= delta;
+                row.open_amount += delta;
+                if (row.overdue) b.overdue_amount += delta;
+                row.status = row.open_amount > 0 ? "open" : "paid";
+                b.open_invoices += (row.status == "open") - was_open;
+            };
+            std::visit(
+                overloaded{
+                    [&](const dealer_event& d) {
+                        if (const auto* r = std::get_if<dealer_registered>(&d)) {
+                            balances.create(r->dealer_id, balance_row{r->dealer_id, r->currency, 0, 0, 0, std::nullopt, std::nullopt, at,
+                                                                      i64(e->position)});
+                        } else if (const auto* o = std::get_if<opening_balance_set>(&d)) {
+                            entry(account(o->dealer_id), "opening_balance", o->dealer_id, "opening balance", o->amount);
+                        }
+                    },
+                    [&](const invoice_event& i) {
+                        std::visit(overloaded{
+                                       [&](const invoice_issued& x) {
+                                           invoices.create(x.invoice_id, invoice_row{x.invoice_id, x.dealer_id, x.currency, x.source,
+                                                                                     x.source_id, x.total, 0, x.total,
+                                                                                     x.total > 0 ? "open" : "paid", false,
+                                                                                     sql::date{x.issued_on}, sql::date{x.due_date},
+                                                                                     std::nullopt, i64(e->position), i64(e->version),
+                                                                                     i64(e->position), at});
+                                           auto& b = account(x.dealer_id);
+                                           if (x.total > 0) ++b.open_invoices;
+                                           entry(b, "invoice", x.invoice_id, "invoice " + x.invoice_id + " (" + x.source + " " + x.source_id + ")",
+                                                 x.total);
+                                       },
+                                       [&](const invoice_payment_applied& x) { reopen(invoice(x.invoice_id), -x.amount); },
+                                       [&](const invoice_payment_reversed& x) { reopen(invoice(x.invoice_id), x.amount); },
+                                       [&](const invoice_voided& x) {
+                                           auto& row = invoice(x.invoice_id);
+                                           auto& b = account(row.dealer_id);
+                                           if (row.overdue) b.overdue_amount -= row.open_amount;
+                                           if (row.status == "open") --b.open_invoices;
+                                           entry(b, "invoice_voided", x.invoice_id, "invoice " + x.invoice_id + " voided: " + x.reason,
+                                                 -row.open_amount);
+                                           row.status = "voided";
+                                           row.void_reason = x.reason;
+                                           row.open_amount = 0;
+                                       },
+                                       [&](const invoice_overdue& x) {
+                                           auto& row = invoice(x.invoice_id);
+                                           if (!row.overdue && row.status == "open") account(row.dealer_id).overdue_amount += row.open_amount;
+                                           row.overdue = true;
+                                       },
+                                   },
+                                   i);
+                    },
+                    [&](const payment_event& p) {
+                        std::visit(overloaded{
+                                       [&](const payment_recorded& x) {
+                                           payments.create(x.payment_id, payment_row{x.payment_id, x.dealer_id, x.currency, x.amount, 0,
+                                                                                     x.method, x.received_at, x.external_ref, false, at,
+                                                                                     i64(e->version), i64(e->position)});
+                                           auto& b = account(x.dealer_id);
+                                           b.last_payment_at = at;
+                                           b.last_payment_amount = x.amount;
+                                           entry(b, "payment", x.payment_id, "payment " + x.external_ref + " (" + x.method + ")", -x.amount);
+                                       },
+                                       [&](const payment_allocated& x) { payment(x.payment_id).allocated += x.amount; },
+                                       [&](const payment_reversed& x) {
+                                           auto& row = payment(x.payment_id);
+                                           row.reversed = true;
+                                           row.allocated = 0;
+                                           entry(account(row.dealer_id), "payment_reversed", x.payment_id,
+                                                 "payment " + row.external_ref + " reversed: " + x.reason, row.amount);
+                                       },
+                                   },
+                                   p);
+                    },
+                    [&](const credit_note_event& c) {
+                        const auto& x = std::get<credit_note_issued>(c);
+                        entry(account(x.dealer_id), "credit_note", x.credit_note_id,
+                              "credit note " + x.credit_note_id + ": " + x.reason, -x.amount);
+                    },
+                },
+                ev);
+        }
+        invoice_set.batch_done(tx);
+        payment_set.batch_done(tx);
+        balance_set.batch_done(tx);
+        sql::copy_rows<entry_row>(tx, schema + ".account_entries", entries);
+    }
+};
+
+// ─── portal_stock ────────────────────────────────────────────────────────────────────────────
+
+class stock_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_stock"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<table> tables() const override { return {{"stock_levels", true}}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state*) const override {
+        sql::row_set<stock_row> set(schema + ".stock_levels", 0);
+        auto& rows = set.rows;
+        const auto mine = events_of<stock_aggregate>(events);
+        if (mine.empty()) return;
+        auto key = [](const stock_event& ev) {
+            return std::visit([](const auto& x) { return x.warehouse + ":" + x.sku; }, ev);
+        };
+        for (const auto& [e, ev] : mine) rows.want(key(ev));
+        rows.load(tx);
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            const auto k = key(ev);
+            stock_row* row = rows.find(k);
+            if (!row) {
+                const auto colon = k.find(':');
+                row = &rows.create(k, stock_row{k, k.substr(0, colon), k.substr(colon + 1), 0, 0, 0, std::nullopt, at, 0});
+            }
+            std::visit(overloaded{
+                           [&](const stock_received& x) { row->on_hand += x.quantity; },
+                           [&](const stock_reserved& x) { row->reserved += x.quantity; },
+                           [&](const stock_released& x) { row->reserved -= x.quantity; },
+                           [&](const stock_issued& x) {
+                               row->reserved -= x.quantity;
+                               row->on_hand -= x.quantity;
+                           },
+                           [&](const stock_written_off& x) { row->on_hand -= x.quantity; },
+                           [&](const stock_counted& x) {
+                               row->on_hand = x.counted;
+                               row->last_counted_at = at;
+                           },
+                       },
+                       ev);
+            row->available = row->on_hand - row->reserved;
+            row->updated_at = at;
+            row->last_position = i64(e->position);
+        }
+        set.batch_done(tx);
+    }
+};
+
+// ─── portal_subscriptions ────────────────────────────────────────────────────────────────────
+
+class subscriptions_projector final : public projector {
+public:
+    std::string_view name() const override { return "portal_subscriptions"; }
+    std::string_view schema() const override { return "portal"; }
+    std::vector<table> tables() const override { return {{"subscriptions", true}}; }
+
+    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
+               state*) const override {
+        sql::row_set<subscription_row> set(schema + ".subscriptions", 0);
+        auto& rows = set.rows;
+        const auto mine = events_of<subscription_aggregate>(events);
+        if (mine.empty()) return;
+        auto id = [](const subscription_event& ev) {
+            return std::visit([](const auto& x) -> const std::string& { return x.subscription_id; }, ev);
+        };
+        for (const auto& [e, ev] : mine) rows.want(id(ev));
+        rows.load(tx);
+        for (const auto& [e, ev] : mine) {
+            const timestamp at{e->recorded_at_us};
+            subscription_row* row = nullptr;
+            if (const auto* s = std::get_if<subscription_started>(&ev)) {
+                row = &rows.create(s->subscription_id,
+                                   subscription_row{s->subscription_id, s->dealer_id, s->plan, s->price, sql::date{s->starts_on}, s->currency,
+                                                    s->period, "active", sql::date{s->starts_on}, std::nullopt, sql::date{s->starts_on},
+                                                    std::nullopt, i64(e->position), 0, 0, at});
+            } else {
+                row = rows.find(id(ev));
+                if (!row) throw sql::poison(e->position, e->type + " for subscription " + id(ev) + " before SubscriptionStarted");
+            }
+            std::visit(overloaded{
+                           [](const subscription_started&) {},
+                           [&](const subscription_plan_changed& x) {
+                               if (x.effective_on >= row->plan_effective_on.text) {
+                                   row->plan = x.plan;
+                                   row->price = x.price;
+                                   row->plan_effective_on = sql::date{x.effective_on};
+                               }
+                           },
+                           [&](const subscription_paused&) { row->status = "paused"; },
+                           [&](const subscription_resumed&) { row->status = "active"; },
+                           [&](const subscription_cancelled& x) {
+                               row->status = "cancelled";
+                               row->cancel_on = sql::date{x.effective_on};
+                           },
+                           [&](const subscription_period_billed& x) {
+                               row->last_billed = sql::date{x.period_start};
+                               row->next_billing = sql::date{x.period_end};
+                           },
+                           [&](const subscription_period_skipped& x) { row->next_billing = sql::date{x.period_end}; },
+                       },
+                       ev);
+            row->version = i64(e->version);
+            row->last_position = i64(e->position);
+            row->updated_at = at;
+        }
+        set.batch_done(tx);
+    }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<projector>> finance_projectors() {
+    std::vector<std::unique_ptr<projector>> all;
+    all.push_back(std::make_unique<finance_projector>());
+    all.push_back(std::make_unique<stock_projector>());
+    all.push_back(std::make_unique<subscriptions_projector>());
+    return all;
+}
+
+}  // namespace dealerline::projections
