@@ -4,6 +4,7 @@
 // commands over the socket.
 #include <boost/beast/websocket.hpp>
 
+#include "commands/process_managers.hpp"
 #include "tests/api/server_fixture.hpp"
 #include "tests/support/workload.hpp"
 
@@ -387,6 +388,63 @@ TEST_F(Live, CommandsOverTheSocketAreAnsweredAndCheckedLikeHttp) {
     EXPECT_EQ(c.reason().code, websocket::close_code::too_big);
     EXPECT_EQ(log->head_position(), head + 1);
     EXPECT_EQ(call(http::verb::get, "/healthz").status, 200);
+}
+
+TEST_F(Live, AShippedOrderMovesStockAndItsInvoiceReachesTheDealersStatementLive) {
+    commands::manager_runner managers(*log, *handler);  // as `serve` runs them
+    managers.start();
+    const auto d1 = token_for(domain::role::dealer, "D-1", "D-1"), staff = token_for(domain::role::engineer, "eng");
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    ASSERT_EQ(command(cmd("c-2", "ReceiveStock", R"({"warehouse":"WH-1","sku":"WIN-1","quantity":10,"reference":"batch 1"})"),
+                      token_for(domain::role::storekeeper, "sk")).status, 200);
+    auto& feed = client();
+    ASSERT_EQ(feed.open(server->port(), live(std::nullopt, "types=account_entry"), d1), 0);
+    run_clients();
+    feed.start();
+    ASSERT_TRUE(eventually([&] { return feed.caught_up().has_value(); }));
+    ASSERT_EQ(command(cmd("c-3", "PlaceOrder", order_o1), d1).status, 200);  // 2 × WIN-1 at 189.00
+    ASSERT_EQ(command(cmd("c-4", "AcceptOrder", R"({"order_id":"O-1"})"), staff).status, 200);
+    const auto stock_at = [&] {
+        return call(http::verb::get, "/api/stock?sku=WIN-1&min_position=" + std::to_string(log->head_position()), "", staff);
+    };
+    ASSERT_TRUE(eventually([&] { return stock_at().raw.find("\"reserved\":2") != std::string::npos; })) << stock_at().raw;
+    for (const auto& [id, type] : std::vector<std::pair<std::string, std::string>>{
+             {"c-5", "StartProduction"}, {"c-6", "CompleteProduction"}})
+        ASSERT_EQ(command(cmd(id, type, R"({"order_id":"O-1"})"), token_for(domain::role::production, "p")).status, 200);
+    ASSERT_EQ(command(cmd("c-7", "ShipOrder",
+                          R"({"order_id":"O-1","carrier":"Own fleet","route":"R-1","vehicle":"TRK-1","driver_name":"Jan","driver_phone":"+48","planned_delivery_date":"2026-12-05"})"),
+                      token_for(domain::role::logistics, "l")).status, 200);
+    // The invoice arrives on the dealer's feed…
+    ASSERT_TRUE(eventually([&] { return !feed.positions().empty(); }));
+    const auto update = feed.messages().back();
+    EXPECT_EQ(text(update.at("type")), "account_entry");
+    EXPECT_EQ(text(update.at("kind")), "invoice");
+    EXPECT_EQ(text(update.at("document_id")), "INV-O-1");
+    EXPECT_EQ(text(update.at("amount")), "37800");
+    // …the stock left the warehouse, and the statement shows it with the balance.
+    ASSERT_TRUE(eventually([&] { return stock_at().raw.find("\"on_hand\":8,\"reserved\":0") != std::string::npos; })) << stock_at().raw;
+    const auto at = std::to_string(update.at("position").to_number<std::uint64_t>());
+    auto account = call(http::verb::get, "/api/dealers/D-1/account?min_position=" + at, "", d1);
+    ASSERT_EQ(account.status, 200) << account.raw;
+    EXPECT_EQ(text(account.body.at("balance")), "37800");
+    EXPECT_EQ(text(account.body.at("open_invoices").at(0).at("invoice_id")), "INV-O-1");
+    EXPECT_EQ(text(account.body.at("entries").at(0).at("running_balance")), "37800");
+    EXPECT_EQ(call(http::verb::get, "/api/dealers/D-2/account", "", d1).status, 403) << "another dealer's account";
+    EXPECT_EQ(call(http::verb::get, "/api/stock", "", d1).status, 403) << "stock is for staff";
+    EXPECT_EQ(call(http::verb::get, "/api/dealers/D-404/account", "", staff).status, 404);
+    // A payment through the API goes to that invoice; the balance is right to the cent.
+    ASSERT_EQ(command(cmd("c-8", "RecordPayment",
+                          R"({"payment_id":"P-1","dealer_id":"D-1","amount":30000,"method":"bank","received_at":"2026-11-20","external_ref":"BANK-1"})"),
+                      token_for(domain::role::accountant, "acc")).status, 200);
+    ASSERT_TRUE(eventually([&] {
+        account = call(http::verb::get, "/api/dealers/D-1/account?min_position=" + std::to_string(log->head_position()), "", d1);
+        const auto& open = account.body.at("open_invoices").as_array();
+        return !open.empty() && text(open.at(0).at("open_amount")) == "7800";
+    })) << account.raw;
+    EXPECT_EQ(text(account.body.at("balance")), "7800");
+    EXPECT_EQ(text(account.body.at("entries").at(0).at("kind")), "payment");
+    EXPECT_EQ(call(http::verb::get, "/api/subscriptions", "", d1).body.at("subscriptions").as_array().size(), 0u);
+    managers.stop();
 }
 
 TEST_F(Live, StoppingTheServerClosesLiveClientsWithGoingAway) {
