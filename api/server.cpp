@@ -216,6 +216,8 @@ private:
     std::unordered_map<std::string, bucket> buckets_;
 };
 
+constexpr std::size_t max_bulk_commands = 1000;
+
 std::string rate_key(const token_claims& who) {
     return std::string(domain::to_string(who.role)) + '\n' + who.subject + '\n' + who.dealer_id;
 }
@@ -883,6 +885,21 @@ response server::impl::handle_command(const request& req) {
     if (!body) {
         stats.command("unknown", "bad_request", 0, 0);
         return error_response(http::status::bad_request, "bad_request", body.error().code, body.error().message, keep_alive);
+    }
+    // In bulk (the accounting sync): an array of commands, run in order, each answered as alone;
+    // one refused does not stop the others. 200 with every result.
+    if (const auto* many = body->if_array()) {
+        if (many->empty() || many->size() > max_bulk_commands)
+            return error_response(http::status::bad_request, "bad_request", "bad_request",
+                                  "a bulk request holds 1 to " + std::to_string(max_bulk_commands) + " commands", keep_alive);
+        json::array results;
+        for (const auto& one : *many) {
+            auto a = execute(*who, one, req["X-Correlation-Id"]);
+            json::object r = a.body.is_object() ? std::move(a.body.get_object()) : json::object{};
+            r["status"] = static_cast<unsigned>(a.status);
+            results.emplace_back(std::move(r));
+        }
+        return json_response(http::status::ok, json::object{{"results", std::move(results)}}, keep_alive && !stopping);
     }
     auto a = execute(*who, *body, req["X-Correlation-Id"]);
     return to_response(std::move(a), keep_alive && a.status != http::status::service_unavailable);

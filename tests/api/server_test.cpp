@@ -339,6 +339,31 @@ TEST_F(Server, TheMinimalPortalPageIsServed) {
     EXPECT_NE(page.raw.find("X-Projection-Position"), std::string::npos);
 }
 
+TEST_F(Server, CommandsInBulkAreEachAnsweredAndOneRefusalStopsNoOther) {
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    const auto sync = token_for(domain::role::system, "bank-sync");
+    auto payment = [](const std::string& id, const std::string& dealer, const std::string& ref) {
+        return cmd("pay-" + id, "RecordPayment",
+                   R"({"payment_id":")" + id + R"(","dealer_id":")" + dealer + R"(","amount":1000,"method":"bank","received_at":"2026-11-20","external_ref":")" +
+                       ref + R"("})");
+    };
+    const auto bulk = "[" + payment("P-1", "D-1", "B-1") + "," + payment("P-2", "D-9", "B-2") + "," + payment("P-3", "D-1", "B-3") + "]";
+    auto r = command(bulk, sync);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    const auto& results = r.body.at("results").as_array();
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_EQ(text(results.at(0).at("status")), "200");
+    EXPECT_EQ(text(results.at(1).at("status")), "422");
+    EXPECT_EQ(text(results.at(1).at("code")), "dealer_not_registered");
+    EXPECT_EQ(text(results.at(2).at("status")), "200");
+    EXPECT_EQ(log->head_position(), 1u + 2 * 2) << "two payments, each with its bank-reference reservation";
+    // Sent again: nothing twice.
+    auto again = command(bulk, sync);
+    EXPECT_EQ(text(again.body.at("results").at(0).at("duplicate")), "true");
+    EXPECT_EQ(log->head_position(), 5u);
+    EXPECT_EQ(command("[]", sync).status, 400);
+}
+
 class RateLimited : public Server {
 protected:
     void configure(api::server_options& o) override {
