@@ -892,6 +892,12 @@ response server::impl::handle_command(const request& req) {
         if (many->empty() || many->size() > max_bulk_commands)
             return error_response(http::status::bad_request, "bad_request", "bad_request",
                                   "a bulk request holds 1 to " + std::to_string(max_bulk_commands) + " commands", keep_alive);
+        // Not a list of commands at all: refused whole, before anything runs.
+        for (std::size_t i = 0; i < many->size(); ++i)
+            if (!(*many)[i].is_object())
+                return error_response(http::status::bad_request, "bad_request", "bad_request",
+                                      "the body must be a JSON object, or an array of them (element " + std::to_string(i) + " is not)",
+                                      keep_alive);
         json::array results;
         for (const auto& one : *many) {
             auto a = execute(*who, one, req["X-Correlation-Id"]);
