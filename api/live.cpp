@@ -107,26 +107,32 @@ storage::result<std::optional<live_update>> update_deriver::derive_account(const
         dealer_id = c.dealer_id, document_id = c.credit_note_id, entry = "credit_note", amount = -c.amount;
         return done();
     }
-    // Invoices and payments: the state before the event says whose it is and how much.
-    auto before = fold(e.stream, e.version - 1);
-    if (!before) return tl::unexpected(before.error());
+    // Invoices and payments: the issuing event says whose it is; a void or a reversal needs the
+    // state before it (whose, how much), folded from the stream's prefix only then.
+    auto state_before = [&]() { return fold(e.stream, e.version - 1); };
     if (kind == category::invoice) {
         auto ev = domain::codec::decode<domain::invoice_aggregate>(e.type, e.schema_version, e.data);
         if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-        const auto& st = std::get<domain::invoice_state>(before->state);
-        if (const auto* i = std::get_if<domain::invoice_issued>(&*ev))
+        if (const auto* i = std::get_if<domain::invoice_issued>(&*ev)) {
             dealer_id = i->dealer_id, document_id = i->invoice_id, entry = "invoice", amount = i->total;
-        else if (const auto* v = std::get_if<domain::invoice_voided>(&*ev))
+        } else if (const auto* v = std::get_if<domain::invoice_voided>(&*ev)) {
+            auto before = state_before();
+            if (!before) return tl::unexpected(before.error());
+            const auto& st = std::get<domain::invoice_state>(before->state);
             dealer_id = st.dealer_id, document_id = v->invoice_id, entry = "invoice_voided", amount = -st.open_amount();
+        }
         return done();
     }
     auto ev = domain::codec::decode<domain::payment_aggregate>(e.type, e.schema_version, e.data);
     if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-    const auto& st = std::get<domain::payment_state>(before->state);
-    if (const auto* p = std::get_if<domain::payment_recorded>(&*ev))
+    if (const auto* p = std::get_if<domain::payment_recorded>(&*ev)) {
         dealer_id = p->dealer_id, document_id = p->payment_id, entry = "payment", amount = -p->amount;
-    else if (const auto* r = std::get_if<domain::payment_reversed>(&*ev))
+    } else if (const auto* r = std::get_if<domain::payment_reversed>(&*ev)) {
+        auto before = state_before();
+        if (!before) return tl::unexpected(before.error());
+        const auto& st = std::get<domain::payment_state>(before->state);
         dealer_id = st.dealer_id, document_id = r->payment_id, entry = "payment_reversed", amount = st.amount;
+    }
     return done();
 }
 

@@ -334,12 +334,28 @@ struct server::impl {
     response handle_command(const request& req);
     response handle_query(const request& req, const std::string& path, const std::string& query);
     tl::expected<token_claims, answer> authenticate(std::string_view bearer_token);
+    // The token's rate: false (and counted) when it is over it.
+    bool within_rate(const token_claims& who) {
+        if (limiter.allow(rate_key(who))) return true;
+        stats.rate_limited();
+        return false;
+    }
+    // Who asks, if they may ask now: a valid token (401 otherwise) within its rate (429).
+    tl::expected<token_claims, answer> admit(std::string_view bearer_token) {
+        auto who = authenticate(bearer_token);
+        if (who && !within_rate(*who)) return tl::unexpected(too_many());
+        return who;
+    }
     response readiness(bool keep_alive);
 };
 
 namespace {
 
-response to_response(answer a, bool keep_alive) { return json_response(a.status, a.body, keep_alive); }
+response to_response(answer a, bool keep_alive) {
+    auto res = json_response(a.status, a.body, keep_alive);
+    if (a.status == http::status::too_many_requests) res.set(http::field::retry_after, "1");
+    return res;
+}
 
 // One live-feed websocket (API.md "Live feed"). Catch-up is read from the log a page at a time,
 // paced by the socket (the next page once the last is written); live updates the hub delivers
@@ -521,10 +537,7 @@ private:
         const auto* command = o ? o->if_contains("command") : nullptr;
         if (!command || o->size() != 1)
             return reply(error_answer(http::status::bad_request, "bad_request", "bad_request", "expected {\"command\": {…}}"));
-        if (!app_->limiter.allow(rate_key(who_))) {
-            app_->stats.rate_limited();
-            return reply(too_many());
-        }
+        if (!app_->within_rate(who_)) return reply(too_many());
         const bool taken = app_->offload([self = shared_from_this(), command = *command, reply]() mutable {
             auto a = self->app_->execute(self->who_, command, "");
             net::post(self->ws_.get_executor(), [reply, a = std::move(a)]() mutable { reply(std::move(a)); });
@@ -794,7 +807,7 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
     // Browsers cannot set headers on a websocket: the token may come in the URL instead.
     std::string token(bearer_token(req));
     if (auto t = param("access_token"); token.empty() && t) token = *t;
-    auto who = authenticate(token);
+    auto who = admit(token);
     if (!who) return refuse(std::move(who.error()));
     // A browser says where the page came from: our own page, or an allowed origin.
     if (const auto origin = req[http::field::origin]; !origin.empty()) {
@@ -804,10 +817,6 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
         if (!allowed)
             return refuse(error_answer(http::status::forbidden, "forbidden", "origin_not_allowed",
                                        "websocket upgrades from " + std::string(origin) + " are not allowed"));
-    }
-    if (!limiter.allow(rate_key(*who))) {
-        stats.rate_limited();
-        return refuse(too_many());
     }
     detail::live_filter filter;
     filter.dealer_id = param("dealer_id");
@@ -870,16 +879,10 @@ answer server::impl::execute(const token_claims& who, const json::value& body, s
 
 response server::impl::handle_command(const request& req) {
     const bool keep_alive = req.keep_alive();
-    auto who = authenticate(bearer_token(req));
+    auto who = admit(bearer_token(req));
     if (!who) {
-        stats.command("unknown", "unauthorized", 0, 0);
+        if (who.error().status == http::status::unauthorized) stats.command("unknown", "unauthorized", 0, 0);
         return to_response(std::move(who.error()), keep_alive);
-    }
-    if (!limiter.allow(rate_key(*who))) {
-        stats.rate_limited();
-        auto res = to_response(too_many(), keep_alive);
-        res.set(http::field::retry_after, "1");
-        return res;
     }
     auto body = parse_json(req.body(), options.max_json_depth, "the body");
     if (!body) {
@@ -923,14 +926,8 @@ tl::expected<token_claims, answer> server::impl::authenticate(std::string_view t
 // raw events and streams from the log (auditors and admins).
 response server::impl::handle_query(const request& req, const std::string& path, const std::string& query) {
     const bool keep_alive = req.keep_alive();
-    auto who = authenticate(bearer_token(req));
+    auto who = admit(bearer_token(req));
     if (!who) return to_response(std::move(who.error()), keep_alive);
-    if (!limiter.allow(rate_key(*who))) {
-        stats.rate_limited();
-        auto res = to_response(too_many(), keep_alive);
-        res.set(http::field::retry_after, "1");
-        return res;
-    }
     auto bad = [&](const std::string& message) {
         return error_response(http::status::bad_request, "bad_request", "bad_request", message, keep_alive);
     };
@@ -1035,6 +1032,12 @@ response server::impl::handle_query(const request& req, const std::string& path,
     }
 
     // Read your own writes: wait (bounded) for the read models to reach min_position.
+    // The next_cursor of a previous page (numeric cursors), or the 400 for a bad one.
+    std::optional<std::uint64_t> cursor;
+    if (auto c = param("cursor"); c && path != "/api/stock") {
+        cursor = unsigned_of(*c);
+        if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
+    }
     auto wait_for_min = [&]() -> std::optional<response> {
         if (auto min = param("min_position")) {
             const auto wanted = unsigned_of(*min);
@@ -1062,11 +1065,6 @@ response server::impl::handle_query(const request& req, const std::string& path,
         if (auto early = wait_for_min()) return std::move(*early);
         const auto limit = limit_of(50, 500);
         if (!limit) return bad("limit: expected an integer from 1 to 500");
-        std::optional<std::uint64_t> cursor;
-        if (auto c = param("cursor")) {
-            cursor = unsigned_of(*c);
-            if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
-        }
         auto account = reads->account(dealer_id, *limit, cursor);
         if (!account) return unavailable(account.error().message);
         if (!*account)
@@ -1096,11 +1094,6 @@ response server::impl::handle_query(const request& req, const std::string& path,
         if (auto early = wait_for_min()) return std::move(*early);
         const auto limit = limit_of(50, 200);
         if (!limit) return bad("limit: expected an integer from 1 to 200");
-        std::optional<std::uint64_t> cursor;
-        if (auto c = param("cursor")) {
-            cursor = unsigned_of(*c);
-            if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
-        }
         auto list = reads->subscriptions({owner, param("status"), *limit, cursor});
         if (!list) return unavailable(list.error().message);
         return at_position("portal_subscriptions", json_body(std::move(*list)));
@@ -1119,23 +1112,8 @@ response server::impl::handle_query(const request& req, const std::string& path,
             return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own data", keep_alive);
         scope = who->dealer_id;
     }
-    // Read your own writes: wait (bounded) for the read models to reach min_position.
-    if (auto min = param("min_position")) {
-        const auto wanted = unsigned_of(*min);
-        if (!wanted) return bad("min_position: expected a non-negative integer");
-        if (runner) (void)runner->wait_for(*wanted, steady::now() + std::chrono::seconds(5));
-    }
-    auto at = reads->position(claims ? "portal_claims" : "portal_orders");
-    if (!at) return unavailable(at.error().message);
-    auto with_position = [&](response res) {
-        res.set("X-Projection-Position", std::to_string(*at));
-        return res;
-    };
-    std::optional<std::uint64_t> cursor;
-    if (auto c = param("cursor")) {
-        cursor = unsigned_of(*c);
-        if (!cursor) return bad("cursor: expected the next_cursor of a previous page");
-    }
+    if (auto early = wait_for_min()) return std::move(*early);
+    const char* projection = claims ? "portal_claims" : "portal_orders";
     auto status = param("status");
     if (status && status->size() > 32) return bad("status: unknown status");
     if (list) {
@@ -1144,7 +1122,7 @@ response server::impl::handle_query(const request& req, const std::string& path,
         auto page = claims ? reads->claims({scope, status, param("order_id"), *limit, cursor})
                                           : reads->orders({scope, status, *limit, cursor});
         if (!page) return unavailable(page.error().message);
-        return with_position(json_body(std::move(*page)));
+        return at_position(projection, json_body(std::move(*page)));
     }
     const std::string prefix = claims ? "/api/claims/" : "/api/orders/";
     const std::string what = claims ? "claim" : "order";
@@ -1153,8 +1131,10 @@ response server::impl::handle_query(const request& req, const std::string& path,
     auto one = claims ? reads->claim(id, scope) : reads->order(id, scope);
     if (!one) return unavailable(one.error().message);
     // Another dealer's order or claim looks exactly like one that does not exist.
-    if (!*one) return with_position(error_response(http::status::not_found, "not_found", "not_found", what + " " + id + " does not exist", keep_alive));
-    return with_position(json_body(std::move(**one)));
+    if (!*one)
+        return at_position(projection,
+                           error_response(http::status::not_found, "not_found", "not_found", what + " " + id + " does not exist", keep_alive));
+    return at_position(projection, json_body(std::move(**one)));
 }
 
 response server::impl::readiness(bool keep_alive) {

@@ -18,40 +18,15 @@ namespace {
 
 using namespace domain;
 
-template <class Group>
-struct aggregate_of;
-template <>
-struct aggregate_of<dealer_command> {
-    using type = dealer_aggregate;
-};
-template <>
-struct aggregate_of<order_command> {
-    using type = order_aggregate;
-};
-template <>
-struct aggregate_of<claim_command> {
-    using type = claim_aggregate;
-};
-template <>
-struct aggregate_of<stock_command> {
-    using type = stock_aggregate;
-};
-template <>
-struct aggregate_of<invoice_command> {
-    using type = invoice_aggregate;
-};
-template <>
-struct aggregate_of<payment_command> {
-    using type = payment_aggregate;
-};
-template <>
-struct aggregate_of<credit_note_command> {
-    using type = credit_note_aggregate;
-};
-template <>
-struct aggregate_of<subscription_command> {
-    using type = subscription_aggregate;
-};
+// Which aggregate decides a group of commands (only its type is used, in decltype).
+constexpr dealer_aggregate aggregate_for(const dealer_command&) { return {}; }
+constexpr order_aggregate aggregate_for(const order_command&) { return {}; }
+constexpr claim_aggregate aggregate_for(const claim_command&) { return {}; }
+constexpr stock_aggregate aggregate_for(const stock_command&) { return {}; }
+constexpr invoice_aggregate aggregate_for(const invoice_command&) { return {}; }
+constexpr payment_aggregate aggregate_for(const payment_command&) { return {}; }
+constexpr credit_note_aggregate aggregate_for(const credit_note_command&) { return {}; }
+constexpr subscription_aggregate aggregate_for(const subscription_command&) { return {}; }
 
 using any_state = std::variant<dealer_state, order_state, claim_state, stock_state, invoice_state, payment_state, credit_note_state,
                                subscription_state>;
@@ -221,7 +196,7 @@ struct handler::impl {
         if (*seen) return replay(**seen);
         return std::visit(
             [&](const auto& group) {
-                using A = typename aggregate_of<std::remove_cvref_t<decltype(group)>>::type;
+                using A = decltype(aggregate_for(group));
                 return handle_as<A>(env, group, print);
             },
             env.command);

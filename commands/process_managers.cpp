@@ -247,6 +247,14 @@ void manager_runner::fold_early(const std::vector<std::uint64_t>& positions, std
     }
 }
 
+bool manager_runner::wait_until_idle(std::chrono::steady_clock::time_point deadline) const {
+    for (;;) {
+        const auto head = log_.head_position();
+        if (!wait_for(head, deadline)) return false;
+        if (log_.head_position() == head) return true;  // their last commands appended nothing more
+    }
+}
+
 void manager_runner::execute(const derived_command& c, std::uint64_t current) {
     auto r = handler_.handle({c.command_id, c.command, c.actor, std::nullopt, ""});
     if (r) return fold_early(r->positions, current);

@@ -84,6 +84,9 @@ public:
     void stop();
     // True once every event through `position` has been handled (and its commands answered).
     bool wait_for(std::uint64_t position, std::chrono::steady_clock::time_point deadline) const;
+    // True once the managers have handled the whole log, including what their own commands
+    // appended meanwhile (nothing else writing).
+    bool wait_until_idle(std::chrono::steady_clock::time_point deadline) const;
     [[nodiscard]] std::uint64_t position() const noexcept { return position_.load(); }
 
 private:

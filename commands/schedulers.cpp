@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include "domain/codec.hpp"
-#include "domain/stream_name.hpp"
 
 namespace dealerline::commands {
 namespace {
@@ -63,9 +62,7 @@ result<billing_report> run_billing(storage::event_log& log, handler& h, const st
                 if (r->duplicate || r->events.empty()) ++already;
                 else if (r->events.front() == "SubscriptionPeriodSkipped") ++skipped;
                 else ++billed;
-                auto now = h.load<subscription_aggregate>(stream_name(subscription_aggregate::category, id));
-                if (!now || now->second.next_billing == next) break;  // no progress: stop rather than loop
-                next = now->second.next_billing;
+                next = period_end(next, s.period, s.starts_on);  // billed or skipped, the next period follows this one
             }
         }
     };

@@ -97,6 +97,24 @@ void and_equals(std::string& where, std::string_view column, const std::optional
     sql::literal(where, *value);
 }
 
+// Rows "<key> <json>" (one more than `limit` when there is a next page) → {"<field>":[…],
+// "next_cursor": the key of the page's last row, or null}; a text key is quoted.
+std::string page_json(const std::vector<std::string>& rows, std::size_t limit, std::string_view field, bool text_key) {
+    std::string out = "{\"" + std::string(field) + "\":[", next = "null";
+    for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
+        const auto& row = rows[i];
+        const auto space = row.find(' ');
+        if (i) out += ',';
+        out.append(row, space + 1);
+        if (i + 1 == limit && rows.size() > limit) {
+            next = row.substr(0, space);
+            if (text_key) next = boost::json::serialize(boost::json::value(boost::json::string(next)));
+        }
+    }
+    out += "],\"next_cursor\":" + next + "}";
+    return out;
+}
+
 }  // namespace
 
 // Newest first by `key` (a log position, unique per row): keyset paging needs no OFFSET, and a
@@ -110,16 +128,7 @@ result<std::string> queries::page(const std::string& table, const std::string& k
     auto rows = impl_->run("SELECT " + key + "::text || ' ' || row_to_json(o)::text FROM (SELECT * FROM " + table + " WHERE " +
                            where + " ORDER BY " + key + " DESC LIMIT " + std::to_string(limit + 1) + ") o");
     if (!rows) return tl::unexpected(rows.error());
-    std::string out = "{\"" + field + "\":[", next = "null";
-    for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        const auto& row = (*rows)[i];
-        const auto space = row.find(' ');
-        if (i) out += ',';
-        out.append(row, space + 1);
-        if (i + 1 == limit && rows->size() > limit) next = row.substr(0, space);
-    }
-    out += "],\"next_cursor\":" + next + "}";
-    return out;
+    return page_json(*rows, limit, field, false);
 }
 
 result<std::string> queries::orders(const order_page_request& r) {
@@ -197,20 +206,7 @@ result<std::string> queries::stock(const stock_request& r) {
     auto rows = impl_->run("SELECT stock_id || ' ' || row_to_json(s)::text FROM (SELECT * FROM portal.stock_levels WHERE " + where +
                            " ORDER BY stock_id LIMIT " + std::to_string(limit + 1) + ") s");
     if (!rows) return tl::unexpected(rows.error());
-    std::string out = "{\"stock\":[", next = "null";
-    for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        const auto& row = (*rows)[i];
-        const auto space = row.find(' ');
-        if (i) out += ',';
-        out.append(row, space + 1);
-        if (i + 1 == limit && rows->size() > limit) {
-            next.clear();
-            boost::json::string id(row.substr(0, space));
-            next = boost::json::serialize(boost::json::value(id));
-        }
-    }
-    out += "],\"next_cursor\":" + next + "}";
-    return out;
+    return page_json(*rows, limit, "stock", true);  // stock ids hold no spaces (ids never do)
 }
 
 result<std::string> queries::subscriptions(const subscription_page_request& r) {

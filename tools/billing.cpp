@@ -46,8 +46,7 @@ int run_billing(const billing_options& o) {
     auto billed = commands::run_billing(**log, handler, until, o.threads);
     auto overdue = commands::run_overdue(**log, handler, until);
     // The invoices of what was billed: the managers catch up with everything appended.
-    for (int round = 0; round < 100 && managers.position() < (*log)->head_position(); ++round)
-        (void)managers.wait_for((*log)->head_position(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    (void)managers.wait_until_idle(std::chrono::steady_clock::now() + std::chrono::minutes(10));
     managers.stop();
     if (!billed || !overdue) {
         std::cerr << "dealerline billing run: " << (!billed ? billed.error().message : overdue.error().message) << '\n';

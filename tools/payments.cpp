@@ -105,8 +105,7 @@ int run_import(const std::string& file, const std::string& data) {
         else if (r.error().code == "duplicate_external_ref" || r.error().code == "already_exists") ++again;
         else report(r.error().message + " (" + r.error().code + ")");
     }
-    for (int round = 0; round < 100 && managers.position() < (*log)->head_position(); ++round)
-        (void)managers.wait_for((*log)->head_position(), std::chrono::steady_clock::now() + std::chrono::seconds(60));
+    (void)managers.wait_until_idle(std::chrono::steady_clock::now() + std::chrono::minutes(10));
     managers.stop();
     std::cout << file << ": " << recorded << " payments recorded, " << again << " already recorded, " << bad << " bad lines\n";
     return bad ? exit_failed : exit_ok;

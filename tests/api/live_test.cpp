@@ -40,7 +40,7 @@ public:
 
     void start() { read(); }
 
-    // Synchronous, before start(): one message or nothing within `wait`.
+    // Synchronous, before start(): the next message, or nothing once the socket is closed.
     std::optional<json::value> read_one() {
         beast::flat_buffer b;
         beast::error_code ec;

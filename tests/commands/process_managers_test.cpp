@@ -32,7 +32,7 @@ protected:
     }
     // The managers have handled everything so far, including what their own commands appended.
     void settle() {
-        for (int i = 0; i < 10; ++i) ASSERT_TRUE(runner->wait_for(log->head_position(), std::chrono::steady_clock::now() + 10s));
+        ASSERT_TRUE(runner->wait_until_idle(std::chrono::steady_clock::now() + 10s));
     }
     template <class A>
     typename A::state state(const std::string& stream) {

@@ -36,7 +36,7 @@ protected:
     }
     void today(const std::string& date) { now = *parse_date(date) * micros_per_day + 8 * 3'600'000'000LL; }
     void settle() {
-        for (int i = 0; i < 10; ++i) ASSERT_TRUE(managers->wait_for(log->head_position(), std::chrono::steady_clock::now() + 10s));
+        ASSERT_TRUE(managers->wait_until_idle(std::chrono::steady_clock::now() + 10s));
     }
     std::vector<storage::recorded_event> of_type(const std::string& type) {
         std::vector<storage::recorded_event> out;

@@ -15,9 +15,9 @@
 #include "projections/projections.hpp"
 #include "tests/projections/pg_fixture.hpp"
 #include "tests/storage/log_fixture.hpp"
+#include "tests/support/spawn.hpp"
 #include "tests/support/workload.hpp"
 
-extern char** environ;
 
 namespace dealerline::testing {
 namespace {
@@ -25,19 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 
 pid_t start_projector(const std::filesystem::path& data, const std::string& conninfo) {
-    const std::string program = DEALERLINE_BIN, data_arg = data.string();
-    std::vector<std::string> args = {program, "projections", "run", "--data", data_arg, "--postgres", conninfo, "--batch", "7"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0);
+    const pid_t pid = spawn({DEALERLINE_BIN, "projections", "run", "--data", data.string(), "--postgres", conninfo, "--batch", "7"});
+    EXPECT_NE(pid, 0);
     return pid;
 }
 

@@ -25,9 +25,9 @@
 #include "api/auth.hpp"
 #include "storage/event_log.hpp"
 #include "tests/projections/pg_fixture.hpp"
+#include "tests/support/spawn.hpp"
 #include "tests/support/temp_dir.hpp"
 
-extern char** environ;
 
 namespace dealerline::testing {
 namespace {
@@ -85,19 +85,11 @@ struct served {
 };
 
 served spawn_serve(const std::string& log_dir, const std::string& conninfo, const std::string& err) {
-    std::vector<std::string> args = {DEALERLINE_BIN, "serve", "--data", log_dir, "--postgres", conninfo,
-                                     "--listen", "127.0.0.1:0", "--jwt-secret", secret, "--rate-limit", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     served out;
-    const int spawned = posix_spawn(&out.pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) return {};
+    out.pid = spawn({DEALERLINE_BIN, "serve", "--data", log_dir, "--postgres", conninfo, "--listen", "127.0.0.1:0", "--jwt-secret", secret,
+                     "--rate-limit", "0"},
+                    err);
+    if (out.pid == 0) return {};
     (void)eventually([&] {
         std::ifstream in(err);
         std::stringstream text;

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
         auto t0 = clock_type::now();
         auto first = commands::run_billing(**log, h, today, threads);
         const double billed_s = seconds_since(t0);
-        while ((*log)->head_position() > managers.position()) (void)managers.wait_for((*log)->head_position(), clock_type::now() + std::chrono::minutes(10));
+        (void)managers.wait_until_idle(clock_type::now() + std::chrono::minutes(10));
         const double invoiced_s = seconds_since(t0);
         const auto head1 = (*log)->head_position();
         t0 = clock_type::now();

@@ -345,13 +345,22 @@ public:
         std::lock_guard lock(m_);
         sessions_.clear();
     }
+    // Clients whose handshake is done (they receive from now on).
+    std::size_t clients() {
+        std::lock_guard lock(m_);
+        return sessions_.size();
+    }
 
 private:
     class session : public std::enable_shared_from_this<session> {
     public:
-        explicit session(tcp::socket&& s) : ws_(std::move(s)) {}
+        session(tcp::socket&& s, bare_broadcast* owner) : ws_(std::move(s)), owner_(owner) {}
         void start() {
-            ws_.async_accept([self = shared_from_this()](beast::error_code) {});
+            ws_.async_accept([self = shared_from_this()](beast::error_code ec) {
+                if (ec) return;
+                std::lock_guard lock(self->owner_->m_);
+                self->owner_->sessions_.push_back(self);
+            });
         }
         void send(std::shared_ptr<const std::string> text) {
             net::post(ws_.get_executor(), [self = shared_from_this(), text] {
@@ -369,19 +378,13 @@ private:
             });
         }
         websocket::stream<beast::tcp_stream> ws_;
+        bare_broadcast* owner_;
         std::deque<std::shared_ptr<const std::string>> q_;
     };
 
     void accept() {
         acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
-            if (!ec) {
-                auto ses = std::make_shared<session>(std::move(s));
-                {
-                    std::lock_guard lock(m_);
-                    sessions_.push_back(ses);
-                }
-                ses->start();
-            }
+            if (!ec) std::make_shared<session>(std::move(s), this)->start();
             accept();
         });
     }
@@ -402,9 +405,10 @@ struct live_result {
 // Connects `clients` readers to `port`/`target`, waits until all are in, runs `drive` for the
 // measured seconds and reports.
 // Client i connects with who(i) = {target, token}; each update reaches clients / groups of them.
+// `bare_clients`: for the bare server, how many clients it has taken (ours says caught_up instead).
 live_result run_live(std::uint16_t port, const std::function<std::pair<std::string, std::string>(int)>& who, int groups, int clients,
-                     double seconds, double rate, const std::function<void(std::int64_t sent_at_us)>& one_update, const commit_stamps* commits) {
-    const bool wait_caught_up = commits != nullptr;  // ours says caught_up; the bare server says nothing
+                     double seconds, double rate, const std::function<void(std::int64_t sent_at_us)>& one_update, const commit_stamps* commits,
+                     const std::function<std::size_t()>& bare_clients = {}) {
     net::io_context ioc;
     live_stats stats;
     stats.commits = commits;
@@ -424,11 +428,10 @@ live_result run_live(std::uint16_t port, const std::function<std::pair<std::stri
         return p.get_future().get();
     };
     const auto deadline = steady::now() + std::chrono::seconds(60);
-    if (wait_caught_up)
-        while (on_io([&] { return stats.caught_up; }) < static_cast<std::uint64_t>(clients) && steady::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    else
-        std::this_thread::sleep_for(std::chrono::seconds(2));  // the bare server says nothing on connect
+    // Every client connected and receiving before anything is sent.
+    auto connected = [&]() -> std::size_t { return bare_clients ? bare_clients() : on_io([&] { return stats.caught_up; }); };
+    while (connected() < static_cast<std::size_t>(clients) && steady::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     // Warm-up second, then the measured span.
     const auto interval = std::chrono::duration<double>(1.0 / rate);
     auto drive = [&](double span) {
@@ -619,7 +622,7 @@ int main(int argc, char** argv) {
                              seconds, rate, progress, &commits);
         bare.forget_clients();
         auto floor = run_live(bare.port(), [](int) { return std::pair<std::string, std::string>{"/", ""}; }, 1, n, seconds, rate,
-                              bare_update(bare, 1), nullptr);
+                              bare_update(bare, 1), nullptr, [&] { return bare.clients(); });
         report(n, "every update", ours, floor);
     }
     for (const int n : per_dealer_counts) {
@@ -628,7 +631,7 @@ int main(int argc, char** argv) {
                              dealers, n, seconds, rate, progress, &commits);
         bare.forget_clients();
         auto floor = run_live(bare.port(), [](int) { return std::pair<std::string, std::string>{"/", ""}; }, dealers, n, seconds, rate,
-                              bare_update(bare, dealers), nullptr);
+                              bare_update(bare, dealers), nullptr, [&] { return bare.clients(); });
         report(n, "its dealer's (1 of 50)", ours, floor);
     }
     watching = false;
