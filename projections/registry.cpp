@@ -13,6 +13,7 @@ const std::vector<std::unique_ptr<projector>>& all_projectors() {
         auto list = portal_projectors();
         for (auto& p : finance_projectors()) list.push_back(std::move(p));
         for (auto& p : analytics_projectors()) list.push_back(std::move(p));
+        for (auto& p : money_analytics_projectors()) list.push_back(std::move(p));
         return list;
     }();
     return all;

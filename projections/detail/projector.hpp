@@ -53,6 +53,7 @@ public:
 std::vector<std::unique_ptr<projector>> portal_projectors();
 std::vector<std::unique_ptr<projector>> finance_projectors();  // portal: money, stock, subscriptions
 std::vector<std::unique_ptr<projector>> analytics_projectors();
+std::vector<std::unique_ptr<projector>> money_analytics_projectors();  // analytics: money, stock, subscriptions
 // Every projector, in names() order.
 const std::vector<std::unique_ptr<projector>>& all_projectors();
 [[nodiscard]] const projector* find_projector(std::string_view name);

@@ -122,6 +122,32 @@ std::string column_list() {
     return out;
 }
 
+// "a, (extract(epoch from b) * 1000000)::int8, …": the columns as parse_row reads them.
+template <class Row>
+std::string select_list() {
+    std::string out;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+        using T = std::remove_cvref_t<decltype(std::declval<Row>().*d.pointer)>;
+        if (!out.empty()) out += ", ";
+        out += detail::select_expression<T>(d.name);
+    });
+    return out;
+}
+
+template <class Row>
+std::string first_column() {
+    return boost::mp11::mp_front<members<Row>>::name;
+}
+
+// A row selected with select_list<Row>().
+template <class Row>
+Row parse_row(const pqxx::row& r) {
+    Row row;
+    int i = 0;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) { detail::parse(r[i++], row.*d.pointer); });
+    return row;
+}
+
 // "b = EXCLUDED.b, …" for every non-key column: an upsert that writes the whole row.
 template <class Row>
 std::string set_all_excluded(std::size_t key_columns) {
@@ -237,28 +263,16 @@ public:
         std::sort(wanted_.begin(), wanted_.end());
         wanted_.erase(std::unique(wanted_.begin(), wanted_.end()), wanted_.end());
         if (wanted_.empty()) return;
-        std::string select = "SELECT ";
-        bool first = true;
-        std::string key_column;
-        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
-            using T = std::remove_cvref_t<decltype(std::declval<Row>().*d.pointer)>;
-            if (!first) select += ", ";
-            else key_column = d.name;
-            first = false;
-            select += detail::select_expression<T>(d.name);
-        });
-        select += " FROM " + table_ + " WHERE " + key_column + " IN (";
+        const std::string key_column = first_column<Row>();
+        std::string select = "SELECT " + select_list<Row>() + " FROM " + table_ + " WHERE " + key_column + " IN (";
         for (std::size_t i = 0; i < wanted_.size(); ++i) {
             if (i) select += ", ";
             literal(select, wanted_[i]);
         }
         select += ')';
         for (const auto& r : tx.exec(select)) {
-            Row row;
-            std::size_t i = 0;
-            boost::mp11::mp_for_each<members<Row>>([&](auto d) { detail::parse(r[static_cast<int>(i++)], row.*d.pointer); });
             std::string key = r[0].as<std::string>();
-            rows_.emplace(std::move(key), std::move(row));
+            rows_.emplace(std::move(key), parse_row<Row>(r));
         }
         wanted_.clear();
     }
@@ -284,10 +298,7 @@ public:
         for (const auto& key : dirty_) changed.push_back(&rows_.at(key));
         std::string stage = "stage_" + table_;
         std::replace(stage.begin(), stage.end(), '.', '_');
-        std::string key_column;
-        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
-            if (key_column.empty()) key_column = d.name;
-        });
+        const std::string key_column = first_column<Row>();
         tx.exec("CREATE TEMP TABLE IF NOT EXISTS " + stage + " (LIKE " + table_ + ") ON COMMIT DELETE ROWS");
         copy_rows<Row>(tx, stage, changed);
         const auto columns = column_list<Row>();

@@ -83,7 +83,7 @@ TEST_F(Projections, MigratingTwiceAppliesNothingTheSecondTime) {
     auto again = projections::migrate(db.conninfo());
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_TRUE(again->empty());
-    EXPECT_EQ(db.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM dealerline.schema_migrations"), "1,2");
+    EXPECT_EQ(db.scalar("SELECT string_agg(version::text, ',' ORDER BY version) FROM dealerline.schema_migrations"), "1,2,3");
 }
 
 TEST_F(Projections, TheAccountStockAndSubscriptionsAreRightToTheCent) {
@@ -107,6 +107,9 @@ TEST_F(Projections, TheAccountStockAndSubscriptionsAreRightToTheCent) {
     ok(subscription_command{start_subscription{"S-1", "D-1", "PBX", 3000, "monthly", "2026-11-01"}}, accountant);
     ok(subscription_command{bill_subscription_period{"S-1", "2026-11-01"}}, pm);
     ok(subscription_command{change_subscription_plan{"S-1", "PBX 20", 6000, "2026-11-16"}}, accountant);
+    ok(subscription_command{start_subscription{"S-2", "D-1", "Lines 10", 9000, "quarterly", "2026-11-05"}}, accountant);
+    ok(subscription_command{change_subscription_plan{"S-2", "Lines 5", 4500, "2026-12-16"}}, accountant);
+    ok(subscription_command{cancel_subscription{"S-2", "2027-01-10"}}, accountant);
     project(batches_of(3));
 
     // 1500 + 75600 + 10000 − 80000 − 2500 = 4600; INV-2 has 5600 open, overdue.
@@ -123,8 +126,38 @@ TEST_F(Projections, TheAccountStockAndSubscriptionsAreRightToTheCent) {
               "INV-2|10000|4400|5600|open|t|2026-11-02|2026-11-10\n");
     EXPECT_EQ(db.rows("SELECT payment_id, amount, allocated, reversed FROM portal.payments"), "P-1|80000|80000|f\n");
     EXPECT_EQ(db.rows("SELECT stock_id, on_hand, reserved, available FROM portal.stock_levels"), "WH-1:WIN-1|5|0|5\n");
-    EXPECT_EQ(db.rows("SELECT subscription_id, plan, price, plan_effective_on, status, next_billing, last_billed FROM portal.subscriptions"),
-              "S-1|PBX 20|6000|2026-11-16|active|2026-12-01|2026-11-01\n");
+    EXPECT_EQ(db.rows("SELECT subscription_id, plan, price, plan_effective_on, status, next_billing, last_billed FROM portal.subscriptions"
+                      " ORDER BY subscription_id"),
+              "S-1|PBX 20|6000|2026-11-16|active|2026-12-01|2026-11-01\n"
+              "S-2|Lines 5|4500|2026-12-16|cancelled|2026-11-05|∅\n");
+
+    // Analytics of the same: invoices as facts, the month's revenue and DSO, stock by actor, MRR.
+    EXPECT_EQ(db.rows("SELECT invoice_id, source, total, paid, status, issued_on, due_date, paid_at, overdue_at, time_to_pay"
+                      " FROM analytics.invoice_facts ORDER BY invoice_id"),
+              "INV-1|order|75600|75600|paid|2026-11-02|2026-12-02|2026-11-02 08:00:00+00|∅|00:00:00\n"
+              "INV-2|manual|10000|4400|open|2026-11-02|2026-11-10|∅|2026-11-11 08:00:00+00|∅\n");
+    EXPECT_EQ(db.rows("SELECT month, dealer_id, currency, invoices, invoiced, order_revenue, subscription_revenue, other_revenue, voided,"
+                      " credit_notes, credited, net_revenue FROM analytics.revenue_monthly"),
+              "2026-11-01|D-1|EUR|2|85600|75600|0|10000|0|1|2500|83100\n");
+    // 5,600 open at the end of November over 85,600 sold in its 30 days: 2.0 days.
+    EXPECT_EQ(db.rows("SELECT month, currency, days, invoices, sales, collected, voided, receivables, dso FROM analytics.dso_monthly"),
+              "2026-11-01|EUR|30|2|85600|80000|0|5600|2.0\n");
+    EXPECT_EQ(db.rows("SELECT day, warehouse, sku, actor, received, reserved, released, issued, written_off, count_difference, movements"
+                      " FROM analytics.stock_movements ORDER BY actor"),
+              "2026-11-11|WH-1|WIN-1|staff:sk-1|10|0|0|0|1|0|2\n"
+              "2026-11-11|WH-1|WIN-1|system:fulfilment|0|4|0|4|0|0|2\n");
+    EXPECT_EQ(db.rows("SELECT subscription_id, plan, price, monthly_value, status, cancel_on, periods_billed, billed"
+                      " FROM analytics.subscription_facts ORDER BY subscription_id"),
+              "S-1|PBX 20|6000|6000|active|∅|1|3000\n"
+              "S-2|Lines 5|4500|1500|cancelled|2027-01-10|0|0\n");
+    // S-1 ends November at 6,000 a month and S-2 (9,000 a quarter) at 3,000: both new; S-2 is
+    // 1,500 a month from December 16th and gone in January; December has a row although nothing
+    // was booked for it.
+    EXPECT_EQ(db.rows("SELECT month, new_mrr, expansion_mrr, contraction_mrr, paused_mrr, resumed_mrr, churned_mrr, new_subscriptions,"
+                      " churned_subscriptions, mrr, active_subscriptions FROM analytics.mrr_monthly ORDER BY month"),
+              "2026-11-01|9000|0|0|0|0|0|2|0|9000|2\n"
+              "2026-12-01|0|0|1500|0|0|0|0|0|7500|2\n"
+              "2027-01-01|0|0|0|0|0|1500|0|1|6000|1\n");
     // And a rebuild gives the very same rows.
     const auto before = db.digest();
     rebuild_all();
@@ -280,6 +313,23 @@ TEST_F(Projections, LiveEqualsRebuildAfterALongRandomRunWithARebuildSwappedInMid
     ASSERT_GT(plant.accepted(), 2500);
     EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.events"), std::to_string(log->head_position()));
     EXPECT_NE(db.scalar("SELECT count(*) FROM portal.claims"), "0");
+
+    // The money analytics agree with the portal and with themselves: receivables at the end of
+    // the last month are the open invoices; each month's MRR is the last one's plus its moves.
+    EXPECT_EQ(db.scalar("SELECT sum(receivables) FROM analytics.dso_monthly d"
+                        " WHERE month = (SELECT max(month) FROM analytics.dso_monthly WHERE currency = d.currency)"),
+              db.scalar("SELECT sum(open_amount) FROM portal.invoices WHERE status = 'open'"));
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.invoice_facts f JOIN portal.invoices i USING (invoice_id)"
+                        " WHERE f.status = i.status AND f.paid = i.paid"),
+              db.scalar("SELECT count(*) FROM portal.invoices"));
+    EXPECT_EQ(db.scalar("SELECT sum(movements) FROM analytics.stock_movements"),
+              db.scalar("SELECT count(*) FROM analytics.events WHERE category = 'stock'"));
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM (SELECT mrr, active_subscriptions, lag(mrr, 1, 0::bigint) OVER w + new_mrr + expansion_mrr"
+                        " - contraction_mrr - paused_mrr + resumed_mrr - churned_mrr AS expected FROM analytics.mrr_monthly"
+                        " WINDOW w AS (PARTITION BY currency ORDER BY month)) m WHERE mrr <> expected OR mrr < 0 OR active_subscriptions < 0"),
+              "0");
+    EXPECT_NE(db.scalar("SELECT count(*) FROM analytics.mrr_monthly WHERE churned_mrr > 0 OR paused_mrr > 0"), "0");
+    EXPECT_EQ(db.scalar("SELECT count(*) FROM analytics.subscription_facts"), db.scalar("SELECT count(*) FROM portal.subscriptions"));
 
     const auto live = db.digest();
     rebuild_all();  // big batches, every held row written once at the end
