@@ -62,8 +62,9 @@ fi
 url="http://127.0.0.1:$port"
 
 phase "server ($url, log in $data/log, output in $data/serve.log)"
+# Billing every minute (not the hourly default) so the demo's subscriptions are invoiced soon.
 DEALERLINE_JWT_SECRET=$secret "$bin" serve --data "$data/log" --postgres "$DL_PG_CONNINFO" \
-  --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
+  --listen "127.0.0.1:$port" --billing-interval "${DEALERLINE_BILLING_INTERVAL:-60}" >"$data/serve.log" 2>&1 &
 serve_pid=$!
 for ((i = 0; i < 600; i++)); do
   curl -fsS "$url/readyz" >/dev/null 2>&1 && break
@@ -91,9 +92,11 @@ Auditor token:          $auditor_token
 
 Try:
   curl -s $url/api/orders?limit=3 -H "Authorization: Bearer \$DEALER_TOKEN"
+  curl -s $url/api/dealers/D-0001/account -H "Authorization: Bearer \$DEALER_TOKEN"
   curl -s $url/api/events?limit=3 -H "Authorization: Bearer \$AUDITOR_TOKEN"
   curl -s $url/metrics | grep ^dealerline_
 Live feed: ws://127.0.0.1:$port/api/live?from_position=0 with the token as Bearer or ?access_token=
+Analytics (docs/analytics.md): psql "$DL_PG_CONNINFO" -c 'SELECT * FROM analytics.mrr_monthly'
 
 Ctrl-C stops the simulator, the server and PostgreSQL; the data in $data/ stays.
 READY

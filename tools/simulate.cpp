@@ -1,7 +1,10 @@
 // `dealerline simulate`: a plant producing live traffic over the HTTP API, as the real plant's
 // systems and dealers would (API.md "Command line"). It registers the dealers, places orders and
 // drives them through acceptance, production progress, shipment and delivery, with occasional
-// rejections, cancellations and claims, at a steady rate. Tokens are minted with the server's
+// rejections, cancellations and claims, at a steady rate. The money and the warehouse move too:
+// stock is received and written off, dealers pay their invoices by bank transfer (the server's
+// process managers reserve and issue stock, invoice shipments and allocate payments), and a
+// quarter of the dealers have telecom subscriptions whose plans change, pause and end. Tokens are minted with the server's
 // secret, one per dealer and one per staff role.
 #include <atomic>
 #include <chrono>
@@ -17,6 +20,7 @@
 
 #include "api/auth.hpp"
 #include "domain/codec.hpp"
+#include "domain/time.hpp"
 #include "tools/cli.hpp"
 #include "tools/http_client.hpp"
 
@@ -41,6 +45,23 @@ struct simulate_options {
 
 std::int64_t unix_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string today() {
+    return domain::date_of(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+// The first day of the month after `date` ("2026-11-23" → "2026-12-01").
+std::string next_month_start(const std::string& date) {
+    int year = std::stoi(date.substr(0, 4)), month = std::stoi(date.substr(5, 2)) + 1;
+    if (month == 13) {
+        month = 1;
+        ++year;
+    }
+    char out[32];
+    std::snprintf(out, sizeof out, "%04d-%02d-01", year, month);
+    return out;
 }
 
 std::string dealer_id(int n) {
@@ -76,6 +97,9 @@ public:
         logistics_ = staff(domain::role::logistics, "sim-logistics");
         claims_ = staff(domain::role::claims_manager, "sim-claims");
         admin_ = staff(domain::role::admin, "sim-admin");
+        storekeeper_ = staff(domain::role::storekeeper, "sim-storekeeper");
+        accountant_ = staff(domain::role::accountant, "sim-accountant");
+        owed_.assign(dealers_.size(), 0);
     }
 
     std::vector<next_command> registrations() const {
@@ -85,12 +109,26 @@ public:
         return out;
     }
 
+    // The warehouse's first stock of every product, and the subscriptions of every fourth dealer
+    // (starting today: the server's billing scheduler invoices them).
+    std::vector<next_command> setup() {
+        using namespace domain;
+        std::vector<next_command> out;
+        for (int p = 0; p < products; ++p)
+            out.push_back({stock_command{receive_stock{warehouse, sku(p), 400, "opening stock"}}, storekeeper_});
+        for (std::size_t i = 3; i < dealers_.size(); i += 4) out.push_back(start_subscription_for(dealers_[i]));
+        return out;
+    }
+
     next_command next() {
         using namespace domain;
         std::erase_if(orders_, [](const order& o) { return o.stage >= 5; });
         const int dice = pick(100);
         if (orders_.size() < 5 || (dice < 20 && orders_.size() < 400)) return place();
         if (dice < 26 && !delivered_.empty()) return claim_step();
+        if (dice < 30 && owing_ > 0) return payment();
+        if (dice < 32) return stock_step();
+        if (dice < 34) return subscription_step();
         auto& o = orders_[static_cast<std::size_t>(pick(static_cast<int>(orders_.size())))];
         switch (o.stage) {
             case 0:
@@ -110,6 +148,8 @@ public:
                 return {order_command{complete_production{o.id}}, production_};
             case 3:
                 o.stage = 4;
+                owed_[o.dealer] += o.total;  // the shipment's invoice (issued by the server)
+                owing_ += o.total;
                 return {order_command{ship_order{o.id, "Own fleet", "R-" + std::to_string(1 + pick(40)), "TRK-" + std::to_string(1 + pick(9)),
                                                  "Jan Nowak", "+48 600 100 200", "2026-12-05"}},
                         logistics_};
@@ -135,7 +175,8 @@ private:
     };
     struct order {
         std::string id, dealer_token;
-        std::int64_t units = 0, done = 0;
+        std::size_t dealer = 0;
+        std::int64_t units = 0, done = 0, total = 0;
         int stage = 0;  // 0 placed 1 accepted 2 in production 3 produced 4 shipped 5 delivered 9 closed
     };
     struct claim {
@@ -143,22 +184,89 @@ private:
         int stage = 0;  // 0 open 1 in review 2 resolved 3 closed
     };
 
+    struct subscription {
+        std::string id;
+        bool paused = false;
+    };
+    static constexpr int products = 5;
+    static constexpr const char* warehouse = "WH-MAIN";
+    static std::string sku(int p) { return "WIN-" + std::to_string(100 + p); }
+
     int pick(int n) { return n <= 0 ? 0 : static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
+
+    next_command start_subscription_for(const dealer& d) {
+        static const char* const plans[] = {"PBX 10 lines", "Internet 300", "PBX 30 lines"};
+        const int plan = pick(3);
+        const auto id = "S-" + tag_ + "-" + std::to_string(++subscriptions_started_);
+        subscriptions_.push_back({id});
+        return {domain::subscription_command{domain::start_subscription{id, d.id, plans[plan], 4'900 + 5'000 * plan,
+                                                                         pick(4) ? "monthly" : "quarterly", today()}},
+                accountant_};
+    }
+
+    // A dealer who owes pays all of it, or half, by bank transfer; the server allocates it to the
+    // oldest open invoices.
+    next_command payment() {
+        using namespace domain;
+        // The first dealer who owes, from a random one on (someone does: owing_ > 0).
+        const auto n = owed_.size(), start = static_cast<std::size_t>(pick(static_cast<int>(n)));
+        std::size_t who = start;
+        for (std::size_t i = 0; i < n && owed_[who] == 0; ++i) who = (start + i) % n;
+        const auto amount = pick(3) ? owed_[who] : (owed_[who] + 1) / 2;
+        owed_[who] -= amount;
+        owing_ -= amount;
+        const auto number = std::to_string(++payments_);
+        return {payment_command{record_payment{"P-" + tag_ + "-" + number, dealers_[who].id, amount, "bank", today(),
+                                               "BANK-" + tag_ + "-" + number}},
+                accountant_};
+    }
+
+    next_command stock_step() {
+        using namespace domain;
+        const auto item = sku(pick(products));
+        if (pick(5) == 0) return {stock_command{write_off_stock{warehouse, item, 1, "broken in the warehouse"}}, storekeeper_};
+        return {stock_command{receive_stock{warehouse, item, 20 + pick(40), "production batch " + std::to_string(1 + pick(999))}},
+                storekeeper_};
+    }
+
+    next_command subscription_step() {
+        using namespace domain;
+        if (subscriptions_.empty() || pick(4) == 0) return start_subscription_for(dealers_[static_cast<std::size_t>(pick(static_cast<int>(dealers_.size())))]);
+        const auto at = static_cast<std::size_t>(pick(static_cast<int>(subscriptions_.size())));
+        auto& s = subscriptions_[at];
+        const int dice = pick(10);
+        if (dice < 5) {
+            static const char* const plans[] = {"PBX 10 lines", "Internet 300", "PBX 30 lines", "Internet 1000"};
+            const int plan = pick(4);
+            return {subscription_command{change_subscription_plan{s.id, plans[plan], 4'900 + 5'000 * plan, next_month_start(today())}},
+                    accountant_};
+        }
+        if (dice < 9) {
+            s.paused = !s.paused;
+            if (s.paused) return {subscription_command{pause_subscription{s.id}}, accountant_};
+            return {subscription_command{resume_subscription{s.id}}, accountant_};
+        }
+        auto id = s.id;
+        subscriptions_.erase(subscriptions_.begin() + static_cast<std::ptrdiff_t>(at));
+        return {subscription_command{cancel_subscription{id, next_month_start(today())}}, accountant_};
+    }
 
     next_command place() {
         using namespace domain;
-        const auto& d = dealers_[static_cast<std::size_t>(pick(static_cast<int>(dealers_.size())))];
+        const auto who = static_cast<std::size_t>(pick(static_cast<int>(dealers_.size())));
+        const auto& d = dealers_[who];
         const auto id = "O-" + tag_ + "-" + std::to_string(++orders_placed_);
         std::vector<order_line> lines;
-        std::int64_t units = 0;
-        static const char* const products[] = {"Window 'Classic' 120x150", "Balcony door 90x220", "Roof window 78x118",
-                                               "Window 'Passive' 100x120", "Sliding door 240x220"};
+        std::int64_t units = 0, total = 0;
+        static const char* const names[products] = {"Window 'Classic' 120x150", "Balcony door 90x220", "Roof window 78x118",
+                                                     "Window 'Passive' 100x120", "Sliding door 240x220"};
         for (int i = 0, n = 1 + pick(3); i < n; ++i) {
-            const int p = pick(5);
-            lines.push_back({"WIN-" + std::to_string(100 + p), products[p], 1 + pick(6), 25'000 + 5'000 * pick(20)});
+            const int p = pick(products);
+            lines.push_back({sku(p), names[p], 1 + pick(6), 25'000 + 5'000 * pick(20)});
             units += lines.back().quantity;
+            total += lines.back().quantity * lines.back().unit_price;
         }
-        orders_.push_back({id, d.token, units, 0, 0});
+        orders_.push_back({id, d.token, who, units, 0, total, 0});
         return {order_command{place_order{id, d.id, d.currency, std::move(lines), "Main St " + std::to_string(1 + pick(99)), std::nullopt}},
                 d.token};
     }
@@ -193,10 +301,13 @@ private:
     std::mt19937_64 rng_;
     std::string tag_;
     std::vector<dealer> dealers_;
-    std::string engineer_, production_, logistics_, claims_, admin_;
+    std::string engineer_, production_, logistics_, claims_, admin_, storekeeper_, accountant_;
     std::vector<order> orders_, delivered_;
     std::vector<claim> claims_open_;
-    std::uint64_t orders_placed_ = 0, claims_filed_ = 0;
+    std::vector<subscription> subscriptions_;
+    std::vector<std::int64_t> owed_;  // per dealer: invoiced for our shipments, not yet paid
+    std::int64_t owing_ = 0;
+    std::uint64_t orders_placed_ = 0, claims_filed_ = 0, subscriptions_started_ = 0, payments_ = 0;
 };
 
 std::string body_of(const domain::codec::any_command& c, const std::string& command_id) {
@@ -261,6 +372,8 @@ int run_simulate(const simulate_options& o) {
         plant first(seed, tag, o.secret, o.dealers, expires);
         int n = 0;
         for (const auto& r : first.registrations()) send(client, first, r, "sim-register-" + dealer_id(++n));
+        n = 0;
+        for (const auto& c : first.setup()) send(client, first, c, "sim-setup-" + std::string(tag) + "-" + std::to_string(++n));
     }
     std::cerr << "dealerline simulate: " << o.dealers << " dealers, " << o.rate << " changes/s on " << o.connections
               << " connection(s); Ctrl-C stops\n";

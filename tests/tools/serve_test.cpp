@@ -87,7 +87,7 @@ struct served {
 served spawn_serve(const std::string& log_dir, const std::string& conninfo, const std::string& err) {
     served out;
     out.pid = spawn({DEALERLINE_BIN, "serve", "--data", log_dir, "--postgres", conninfo, "--listen", "127.0.0.1:0", "--jwt-secret", secret,
-                     "--rate-limit", "0"},
+                     "--rate-limit", "0", "--billing-interval", "1"},
                     err);
     if (out.pid == 0) return {};
     (void)eventually([&] {
@@ -199,13 +199,22 @@ TEST(ServeCli, TheSimulatorDrivesAServedPlant) {
     ASSERT_NE(server.port, 0);
     const std::string url = "http://127.0.0.1:" + std::to_string(server.port);
     std::string out;
-    EXPECT_EQ(run("simulate --url " + url + " --jwt-secret " + secret + " --rate 400 --count 300 --dealers 10 --seed 9", &out), 0) << out;
-    EXPECT_NE(out.find("300 sent"), std::string::npos) << out;
+    EXPECT_EQ(run("simulate --url " + url + " --jwt-secret " + secret + " --rate 1000 --count 600 --dealers 10 --seed 9", &out), 0) << out;
+    EXPECT_NE(out.find("600 sent"), std::string::npos) << out;
     EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
     // The plant's orders are there for a dealer, as the portal shows them.
-    const auto reply = http(server.port, "GET /api/orders?min_position=300 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " +
+    const auto reply = http(server.port, "GET /api/orders?min_position=600 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer " +
                                              token(domain::role::engineer, "eng") + "\r\n\r\n");
     EXPECT_NE(reply.find("\"status\":\"in_production\""), std::string::npos) << reply.substr(0, 2000);
+    // The money and the warehouse moved too: shipments invoiced and paid, stock reserved and
+    // issued by the process managers, subscriptions started and billed.
+    EXPECT_TRUE(eventually([&] {
+        return db.scalar("SELECT count(*) FROM portal.payments WHERE allocated > 0") != "0" &&
+               db.scalar("SELECT count(*) FROM portal.invoices WHERE source = 'order'") != "0" &&
+               db.scalar("SELECT count(*) FROM portal.invoices WHERE source = 'subscription'") != "0" &&
+               db.scalar("SELECT count(*) FROM analytics.stock_movements WHERE issued > 0 AND actor = 'system:fulfilment'") != "0" &&
+               db.scalar("SELECT count(*) FROM analytics.mrr_monthly WHERE mrr > 0") != "0";
+    })) << db.rows("SELECT source, status, count(*) FROM portal.invoices GROUP BY 1, 2") << db.rows("SELECT * FROM portal.subscriptions");
     EXPECT_EQ(run("simulate --url nowhere --jwt-secret " + secret, &out), 2) << out;
     EXPECT_EQ(run("simulate --url " + url + " --jwt-secret short", &out), 2) << out;
     EXPECT_EQ(stop(server.pid), 0);
