@@ -5,6 +5,8 @@
 #include <boost/beast/websocket.hpp>
 
 #include "commands/process_managers.hpp"
+#include "commands/schedulers.hpp"
+#include "domain/time.hpp"
 #include "tests/api/server_fixture.hpp"
 #include "tests/support/workload.hpp"
 
@@ -444,6 +446,107 @@ TEST_F(Live, AShippedOrderMovesStockAndItsInvoiceReachesTheDealersStatementLive)
     EXPECT_EQ(text(account.body.at("balance")), "7800");
     EXPECT_EQ(text(account.body.at("entries").at(0).at("kind")), "payment");
     EXPECT_EQ(call(http::verb::get, "/api/subscriptions", "", d1).body.at("subscriptions").as_array().size(), 0u);
+    managers.stop();
+}
+
+// The rest of the settlements through the server, with the managers and schedulers as `serve`
+// runs them: a claim's compensation becomes a credit note, billing twice bills each period once,
+// a mid-period plan change is prorated by days, an unpaid invoice past due becomes overdue, and
+// a bank file sent in bulk pays the oldest invoices first, right to the cent.
+std::int64_t now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+TEST_F(Live, ClaimsBillingOverdueAndABankFileSettleTheDealersAccount) {
+    commands::manager_runner managers(*log, *handler);
+    managers.start();
+    const auto d1 = token_for(domain::role::dealer, "D-1", "D-1"), accountant = token_for(domain::role::accountant, "acc");
+    const auto account = [&] {
+        return call(http::verb::get, "/api/dealers/D-1/account?min_position=" + std::to_string(log->head_position()), "", d1);
+    };
+    const auto settled = [&] { return managers.wait_until_idle(std::chrono::steady_clock::now() + 30s); };
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    // A manual invoice, due in the dealer's 30 days: the oldest.
+    ASSERT_EQ(command(cmd("c-2", "IssueInvoice",
+                          R"({"invoice_id":"INV-M-1","dealer_id":"D-1","source":"manual","source_id":"M-1","lines":[{"description":"Service","quantity":1,"unit_price":10000}]})"),
+                      accountant).status, 200);
+    // Claim on an accepted order, resolved with 25.00 of compensation.
+    ASSERT_EQ(command(cmd("c-3", "PlaceOrder", order_o1), d1).status, 200);
+    ASSERT_EQ(command(cmd("c-4", "AcceptOrder", R"({"order_id":"O-1"})"), token_for(domain::role::engineer, "eng")).status, 200);
+    ASSERT_EQ(command(cmd("c-5", "FileClaim", R"({"claim_id":"CL-1","order_id":"O-1","kind":"damage","description":"Scratched"})"), d1).status, 200);
+    const auto manager = token_for(domain::role::claims_manager, "cm");
+    ASSERT_EQ(command(cmd("c-6a", "AssignClaim", R"({"claim_id":"CL-1","manager":"cm"})"), manager).status, 200);
+    ASSERT_EQ(command(cmd("c-6", "ResolveClaim", R"({"claim_id":"CL-1","resolution":"refund","compensation":2500,"note":"Sorry"})"), manager).status,
+              200);
+    // A monthly subscription from November 1st: November billed at 30.00, then the plan goes to
+    // 60.00 from November 16th, then billing up to December 1st, twice.
+    ASSERT_EQ(command(cmd("c-7", "StartSubscription",
+                          R"({"subscription_id":"S-1","dealer_id":"D-1","plan":"PBX","price":3000,"period":"monthly","starts_on":"2026-11-01"})"),
+                      accountant).status, 200);
+    auto billed = commands::run_billing(*log, *handler, "2026-11-01");
+    ASSERT_TRUE(billed) << billed.error().message;
+    EXPECT_EQ(billed->billed, 1u);
+    ASSERT_EQ(command(cmd("c-8", "ChangeSubscriptionPlan", R"({"subscription_id":"S-1","plan":"PBX 20","price":6000,"effective_on":"2026-11-16"})"),
+                      accountant).status, 200);
+    for (int run = 0; run < 2; ++run) {
+        billed = commands::run_billing(*log, *handler, "2026-12-01");
+        ASSERT_TRUE(billed) << billed.error().message;
+        EXPECT_EQ(billed->billed, run == 0 ? 1u : 0u) << "run " << run;
+    }
+    // The overdue scheduler today marks nothing; 31 days later (a handler whose clock is there)
+    // all three invoices, due in 30 days, are overdue — once, however often it runs.
+    auto overdue = commands::run_overdue(*log, *handler, domain::date_of(now_us()));
+    ASSERT_TRUE(overdue) << overdue.error().message;
+    EXPECT_EQ(overdue->marked, 0u);
+    commands::handler_options later;
+    later.clock = [] { return now_us() + 31 * domain::micros_per_day; };
+    commands::handler month_later(*log, later);
+    for (int run = 0; run < 2; ++run) {
+        overdue = commands::run_overdue(*log, month_later, domain::date_of(later.clock()));
+        ASSERT_TRUE(overdue) << overdue.error().message;
+        EXPECT_EQ(overdue->marked, run == 0 ? 3u : 0u) << "run " << run;
+    }
+    ASSERT_TRUE(settled());
+
+    auto before = account();
+    ASSERT_EQ(before.status, 200) << before.raw;
+    // 100.00 + 30.00 + (60.00 + 30.00 × 15/30 for the second half of November) − 25.00 credit.
+    EXPECT_EQ(text(before.body.at("balance")), "18000") << before.raw;
+    EXPECT_EQ(text(before.body.at("overdue_amount")), "20500") << before.raw;
+    std::vector<std::string> open;
+    for (const auto& i : before.body.at("open_invoices").as_array())
+        open.push_back(text(i.at("invoice_id")) + " " + text(i.at("source")) + " " + text(i.at("open_amount")));
+    EXPECT_EQ(open, (std::vector<std::string>{"INV-M-1 manual 10000", "INV-S-1-2026-11-01 subscription 3000",
+                                              "INV-S-1-2026-12-01 subscription 7500"}))
+        << "one invoice per period however often billing ran";
+    std::vector<std::string> entries;  // newest first
+    for (const auto& e : before.body.at("entries").as_array()) entries.push_back(text(e.at("kind")) + " " + text(e.at("amount")));
+    EXPECT_EQ(entries, (std::vector<std::string>{"invoice 7500", "invoice 3000", "credit_note -2500", "invoice 10000"}));
+
+    // The bank file, as the accounting sync sends it: two payments in one request.
+    auto payment = [](const std::string& id, int amount) {
+        return cmd("pay-" + id, "RecordPayment",
+                   R"({"payment_id":")" + id + R"(","dealer_id":"D-1","amount":)" + std::to_string(amount) +
+                       R"(,"method":"bank","received_at":"2026-12-01","external_ref":"BANK-)" + id + R"("})");
+    };
+    const auto file = "[" + payment("P-1", 11000) + "," + payment("P-2", 1500) + "]";
+    auto imported = command(file, token_for(domain::role::system, "bank-sync"));
+    ASSERT_EQ(imported.status, 200) << imported.raw;
+    for (const auto& r : imported.body.at("results").as_array()) EXPECT_EQ(text(r.at("status")), "200") << imported.raw;
+    ASSERT_TRUE(settled());
+    auto after = account();
+    ASSERT_EQ(after.status, 200) << after.raw;
+    open.clear();
+    for (const auto& i : after.body.at("open_invoices").as_array()) open.push_back(text(i.at("invoice_id")) + " " + text(i.at("open_amount")));
+    // 110.00 pays the manual invoice and 10.00 of November; 15.00 more goes to November next.
+    EXPECT_EQ(open, (std::vector<std::string>{"INV-S-1-2026-11-01 500", "INV-S-1-2026-12-01 7500"})) << after.raw;
+    EXPECT_EQ(text(after.body.at("balance")), "5500");
+    EXPECT_EQ(text(after.body.at("overdue_amount")), "8000");
+    // Sent again, nothing is paid twice.
+    imported = command(file, token_for(domain::role::system, "bank-sync"));
+    ASSERT_EQ(imported.status, 200) << imported.raw;
+    ASSERT_TRUE(settled());
+    EXPECT_EQ(text(account().body.at("balance")), "5500");
     managers.stop();
 }
 
