@@ -354,6 +354,7 @@ struct event_log::impl {
     // While a sync runs, the writer lets appends pile up to this many (or until the sync ends)
     // before writing them: one Write call per few appends would cost more CPU than it overlaps.
     static constexpr std::size_t write_while_syncing_at = 16;
+    static constexpr std::size_t write_alone_up_to = 4;
     bool writer_done = false;
 
     std::mutex done_mutex;
@@ -443,9 +444,11 @@ struct event_log::impl {
             }
             std::unique_lock token(write_token);
             // A lone group with the pipeline idle: write it with sync = true ourselves, which is
-            // exactly one synced RocksDB write, with no hand-off to the syncer.
+            // exactly one synced RocksDB write, with no hand-off to the syncer. Only a small one:
+            // a large group means many appenders, and the writer should be writing the next group
+            // while the syncer syncs this one, not waiting in fsync itself.
             bool alone = false;
-            {
+            if (group.size() <= write_alone_up_to) {
                 std::scoped_lock lock(queue_mutex, sync_mutex);
                 if (queue.empty() && !syncing && to_sync.empty()) {
                     syncing = true;

@@ -227,6 +227,8 @@ int main(int argc, char** argv) {
     app.add_option("--writers", writer_counts, "Concurrent appender counts to measure")->delimiter(',');
     app.add_option("--events", event_counts, "Events per append to measure")->delimiter(',');
     app.add_flag("--profile", profile, "Run only our append for the given shapes (for perf record)");
+    bool only_async = false;
+    app.add_flag("--only-async", only_async, "With --profile: only the asynchronous appends");
     CLI11_PARSE(app, argc, argv);
 
     const fs::path root = fs::path(base) / ("dl-bench-" + std::to_string(std::random_device{}()));
@@ -260,7 +262,7 @@ int main(int argc, char** argv) {
                 }
                 row("raw RocksDB, one synced batch each", writers, events, raw_m, "");
                 measurement threads_m, async_m;
-                {
+                if (!(profile && only_async)) {
                     ours log(fresh());
                     threads_m = run_writers(writers, events, window, [&](int t, std::uint64_t n) { log.write(t, n, events); });
                     row("dealerline, blocking threads", writers, events, threads_m,
