@@ -330,8 +330,21 @@ struct server::impl {
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
     void upgrade(request req, const std::shared_ptr<session>& s, const std::string& query, std::string id, steady::time_point started);
+    // A command parsed strictly and ready for the handler, or the answer refusing it.
+    struct prepared {
+        commands::envelope env;
+        std::string type;
+        steady::time_point started;
+    };
+    tl::expected<prepared, answer> prepare(const token_claims& who, const json::value& body, std::string_view correlation_id);
+    answer answer_of(const prepared&, const commands::result<commands::outcome>&);
+    // One command, waiting for it (bulk requests, websocket messages: on the pool).
     answer execute(const token_claims& who, const json::value& body, std::string_view correlation_id);
-    response handle_command(const request& req);
+    // POST /api/commands on the io thread: a single command goes to the handler without waiting
+    // and is answered from its completion; a bulk request runs on the pool.
+    void take_command(request req, const std::shared_ptr<session>& s, const std::string& id, steady::time_point started,
+                      const std::string& what);
+    response handle_bulk(const token_claims& who, const json::array& many, const request& req);
     response handle_query(const request& req, const std::string& path, const std::string& query);
     tl::expected<token_claims, answer> authenticate(std::string_view bearer_token);
     // The token's rate: false (and counted) when it is over it.
@@ -769,10 +782,7 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
     }
     if (path == "/api/commands") {
         if (!only(http::verb::post)) return;
-        // Commands wait for their fsync: off the io threads.
-        auto shared = std::make_shared<request>(std::move(req));
-        if (!offload([this, s, shared, id, started, what] { s->send(handle_command(*shared), id, started, what); })) shutting_down();
-        return;
+        return take_command(std::move(req), s, id, started, what);
     }
     const bool read_model = reads && (path == "/api/orders" || path.starts_with("/api/orders/") || path == "/api/claims" ||
                                       path.starts_with("/api/claims/") || path.starts_with("/api/dealers/") || path == "/api/stock" ||
@@ -850,26 +860,31 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
 }
 
 // One command, from POST /api/commands or a websocket: parse strictly, run, answer.
-answer server::impl::execute(const token_claims& who, const json::value& body, std::string_view correlation_id) {
+tl::expected<server::impl::prepared, answer> server::impl::prepare(const token_claims& who, const json::value& body,
+                                                                   std::string_view correlation_id) {
     const auto started = steady::now();
-    auto seconds = [&] { return std::chrono::duration<double>(steady::now() - started).count(); };
     auto parsed = parse_command_request(body);
     if (!parsed) {
-        stats.command("unknown", "bad_request", seconds(), 0);
-        return error_answer(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message);
+        stats.command("unknown", "bad_request", std::chrono::duration<double>(steady::now() - started).count(), 0);
+        return tl::unexpected(error_answer(http::status::bad_request, "bad_request", parsed.error().code, parsed.error().message));
     }
-    const std::string type(domain::codec::command_type(parsed->command));
-    if (stopping) return error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping");
-    commands::envelope env{parsed->command_id, parsed->command, who.actor(), parsed->expected_version,
-                           std::string(correlation_id.substr(0, 128))};
-    auto outcome = handler.handle(env);
-    stats.command(type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what), seconds(),
+    if (stopping)
+        return tl::unexpected(error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping"));
+    std::string type(domain::codec::command_type(parsed->command));
+    return prepared{commands::envelope{parsed->command_id, parsed->command, who.actor(), parsed->expected_version,
+                                       std::string(correlation_id.substr(0, 128))},
+                    std::move(type), started};
+}
+
+answer server::impl::answer_of(const prepared& p, const commands::result<commands::outcome>& outcome) {
+    stats.command(p.type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what),
+                  std::chrono::duration<double>(steady::now() - p.started).count(),
                   outcome && !outcome->duplicate ? outcome->positions.size() : 0);
     if (!outcome) return error_answer(status_of(outcome.error().what), error_of(outcome.error().what), outcome.error().code, outcome.error().message);
     json::array positions, events;
-    for (auto p : outcome->positions) positions.emplace_back(p);
+    for (auto position : outcome->positions) positions.emplace_back(position);
     for (const auto& e : outcome->events) events.emplace_back(e);
-    return {http::status::ok, json::object{{"command_id", parsed->command_id},
+    return {http::status::ok, json::object{{"command_id", p.env.command_id},
                                            {"stream", outcome->stream},
                                            {"version", outcome->version},
                                            {"positions", std::move(positions)},
@@ -877,41 +892,75 @@ answer server::impl::execute(const token_claims& who, const json::value& body, s
                                            {"duplicate", outcome->duplicate}}};
 }
 
-response server::impl::handle_command(const request& req) {
+answer server::impl::execute(const token_claims& who, const json::value& body, std::string_view correlation_id) {
+    auto p = prepare(who, body, correlation_id);
+    if (!p) return std::move(p.error());
+    return answer_of(*p, handler.handle(p->env));
+}
+
+void server::impl::take_command(request req, const std::shared_ptr<session>& s, const std::string& id, steady::time_point started,
+                                const std::string& what) {
     const bool keep_alive = req.keep_alive();
+    auto reply = [s, id, started, what](response res) { s->send(std::move(res), id, started, what); };
     auto who = admit(bearer_token(req));
     if (!who) {
         if (who.error().status == http::status::unauthorized) stats.command("unknown", "unauthorized", 0, 0);
-        return to_response(std::move(who.error()), keep_alive);
+        return reply(to_response(std::move(who.error()), keep_alive));
     }
     auto body = parse_json(req.body(), options.max_json_depth, "the body");
     if (!body) {
         stats.command("unknown", "bad_request", 0, 0);
-        return error_response(http::status::bad_request, "bad_request", body.error().code, body.error().message, keep_alive);
+        return reply(error_response(http::status::bad_request, "bad_request", body.error().code, body.error().message, keep_alive));
     }
+    if (body->is_array()) {
+        // Bulk: each command waits for the one before, so the whole request runs on the pool.
+        auto task = [this, reply, who = std::move(*who), many = std::move(body->get_array()), req = std::move(req)] {
+            reply(handle_bulk(who, many, req));
+        };
+        if (!offload(std::move(task))) reply(error_response(http::status::service_unavailable, "unavailable", "shutting_down",
+                                                            "the server is stopping", false));
+        return;
+    }
+    // Counted like a pool task, before prepare() looks at `stopping`: stop() waits until its
+    // answer is on its way.
+    ++pending;
+    auto p = prepare(*who, *body, req["X-Correlation-Id"]);
+    if (!p) {
+        const bool keep = keep_alive && p.error().status != http::status::service_unavailable;
+        reply(to_response(std::move(p.error()), keep));
+        --pending;
+        return;
+    }
+    auto env = p->env;
+    handler.handle_async(std::move(env), [this, reply, keep_alive, p = std::move(*p)](commands::result<commands::outcome> outcome) {
+        auto a = answer_of(p, outcome);
+        const bool keep = keep_alive && a.status != http::status::service_unavailable;
+        reply(to_response(std::move(a), keep));
+        --pending;
+    });
+}
+
+response server::impl::handle_bulk(const token_claims& who, const json::array& many, const request& req) {
+    const bool keep_alive = req.keep_alive();
     // In bulk (the accounting sync): an array of commands, run in order, each answered as alone;
     // one refused does not stop the others. 200 with every result.
-    if (const auto* many = body->if_array()) {
-        if (many->empty() || many->size() > max_bulk_commands)
+    if (many.empty() || many.size() > max_bulk_commands)
+        return error_response(http::status::bad_request, "bad_request", "bad_request",
+                              "a bulk request holds 1 to " + std::to_string(max_bulk_commands) + " commands", keep_alive);
+    // Not a list of commands at all: refused whole, before anything runs.
+    for (std::size_t i = 0; i < many.size(); ++i)
+        if (!many[i].is_object())
             return error_response(http::status::bad_request, "bad_request", "bad_request",
-                                  "a bulk request holds 1 to " + std::to_string(max_bulk_commands) + " commands", keep_alive);
-        // Not a list of commands at all: refused whole, before anything runs.
-        for (std::size_t i = 0; i < many->size(); ++i)
-            if (!(*many)[i].is_object())
-                return error_response(http::status::bad_request, "bad_request", "bad_request",
-                                      "the body must be a JSON object, or an array of them (element " + std::to_string(i) + " is not)",
-                                      keep_alive);
-        json::array results;
-        for (const auto& one : *many) {
-            auto a = execute(*who, one, req["X-Correlation-Id"]);
-            json::object r = a.body.is_object() ? std::move(a.body.get_object()) : json::object{};
-            r["status"] = static_cast<unsigned>(a.status);
-            results.emplace_back(std::move(r));
-        }
-        return json_response(http::status::ok, json::object{{"results", std::move(results)}}, keep_alive && !stopping);
+                                  "the body must be a JSON object, or an array of them (element " + std::to_string(i) + " is not)",
+                                  keep_alive);
+    json::array results;
+    for (const auto& one : many) {
+        auto a = execute(who, one, req["X-Correlation-Id"]);
+        json::object r = a.body.is_object() ? std::move(a.body.get_object()) : json::object{};
+        r["status"] = static_cast<unsigned>(a.status);
+        results.emplace_back(std::move(r));
     }
-    auto a = execute(*who, *body, req["X-Correlation-Id"]);
-    return to_response(std::move(a), keep_alive && a.status != http::status::service_unavailable);
+    return json_response(http::status::ok, json::object{{"results", std::move(results)}}, keep_alive && !stopping);
 }
 
 tl::expected<token_claims, answer> server::impl::authenticate(std::string_view token) {

@@ -2,8 +2,13 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <list>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <variant>
@@ -111,16 +116,99 @@ std::int64_t system_clock_us() {
         .count();
 }
 
+// Commands on one aggregate take turns in this process (one lane per stream hash): racing them
+// optimistically only makes all but one of them reload and retry, and on a hot stream a retrier
+// can lose again and again. A turn lasts until the command's append is answered; no thread
+// waits meanwhile — the next command of the lane is queued and started when the turn ends.
+class turn_lanes {
+public:
+    using work = std::function<void()>;
+    static constexpr std::size_t count = 1024;
+
+    // Runs `w` now, on this thread, if the lane is free; otherwise it waits for its turn.
+    void take(std::size_t key, work w) {
+        auto& l = lanes_[key % count];
+        {
+            std::lock_guard lock(l.m);
+            if (l.busy) return l.waiting.push_back(std::move(w));
+            l.busy = true;
+        }
+        w();
+    }
+    // Ends the lane's turn: the next command's work, if one waits (its turn has begun).
+    [[nodiscard]] work end(std::size_t key) {
+        auto& l = lanes_[key % count];
+        std::lock_guard lock(l.m);
+        if (l.waiting.empty()) {
+            l.busy = false;
+            return {};
+        }
+        auto next = std::move(l.waiting.front());
+        l.waiting.pop_front();
+        return next;
+    }
+
+private:
+    struct one_lane {
+        std::mutex m;
+        bool busy = false;
+        std::deque<work> waiting;
+    };
+    std::array<one_lane, count> lanes_;
+};
+
+// A couple of threads for what must not run on a caller's or the log's thread: the next command
+// of a busy lane, and a retry that first waits for the log to publish.
+class workers {
+public:
+    explicit workers(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { run(); });
+    }
+    ~workers() {
+        {
+            std::lock_guard lock(m_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+    void post(std::function<void()> w) {
+        {
+            std::lock_guard lock(m_);
+            queue_.push_back(std::move(w));
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void run() {
+        for (;;) {
+            std::function<void()> w;
+            {
+                std::unique_lock lock(m_);
+                cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+                if (queue_.empty()) return;
+                w = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            w();
+        }
+    }
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> queue_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 struct handler::impl {
     storage::event_log& log;
     handler_options options;
     state_cache cache;
-    // Commands on one aggregate take turns in this process (one stripe per stream hash): racing
-    // them optimistically only makes all but one of them reload and retry, and on a hot stream a
-    // retrier can lose again and again. Conflicts then come only from other writers.
-    std::array<std::mutex, 1024> stripes;
+    turn_lanes lanes;  // conflicts then come only from other writers
+    workers helpers{2};
 
     impl(storage::event_log& l, handler_options o) : log(l), options(std::move(o)), cache(options.cache_entries) {}
 
@@ -189,17 +277,18 @@ struct handler::impl {
         return out;
     }
 
-    result<outcome> handle(const envelope& env) {
-        const auto print = fingerprint(env);
+    void handle(envelope env, completion done) {
+        auto print = fingerprint(env);
         auto seen = log.find_command(env.command_id, print);
-        if (!seen) return tl::unexpected(from_storage(seen.error()));
-        if (*seen) return replay(**seen);
-        return std::visit(
-            [&](const auto& group) {
+        if (!seen) return done(tl::unexpected(from_storage(seen.error())));
+        if (*seen) return done(replay(**seen));
+        auto command = env.command;
+        std::visit(
+            [&](auto& group) {
                 using A = decltype(aggregate_for(group));
-                return handle_as<A>(env, group, print);
+                begin<A>(std::make_shared<job<A>>(std::move(env), std::move(group), std::move(print), std::move(done)));
             },
-            env.command);
+            command);
     }
 
     // What a command needs from other aggregates, and the version guards that keep those facts
@@ -321,83 +410,142 @@ struct handler::impl {
             }
     }
 
+    // One command on its way: the command, and what its current attempt decided.
     template <domain::aggregate A>
-    result<outcome> handle_as(const envelope& env, const typename A::command& cmd, const std::string& print) {
-        const auto stream = stream_name(A::category, A::stream_id(cmd));
-        std::lock_guard turn(stripes[std::hash<std::string>{}(stream) % stripes.size()]);
-        for (int attempt = 0; attempt <= options.max_retries; ++attempt) {
-            const bool use_cache = attempt == 0;
-            const auto head_at_load = log.head_position();
-            auto current = load<A>(stream, use_cache);
-            if (!current) return tl::unexpected(current.error());
-            auto& [version, state] = *current;
-            if (env.expected_version && *env.expected_version != version)
-                return tl::unexpected(fail(failure::kind::conflict, "conflict",
-                                           stream + " is at version " + std::to_string(version) + ", not " +
-                                               std::to_string(*env.expected_version)));
+    struct job {
+        job(envelope e, typename A::command c, std::string p, completion d)
+            : env(std::move(e)), cmd(std::move(c)), print(std::move(p)), done(std::move(d)) {}
+        envelope env;
+        typename A::command cmd;
+        std::string print;
+        completion done;
+        std::string stream;
+        std::size_t lane = 0;
+        int attempts = 0;
+        // The current attempt: the state it decided on, the decision, the append it sent.
+        std::uint64_t head_at_load = 0, version = 0;
+        typename A::state state{};
+        std::vector<typename A::event> decision;
+        std::vector<std::string> touched, types;
+        std::optional<reservation> reserve;
+        storage::append_request request;
+    };
 
-            context ctx{env.actor, now(), std::nullopt, std::nullopt, std::nullopt};
-            auto rel = gather(cmd, ctx, use_cache);
-            if (!rel) return tl::unexpected(rel.error());
-            auto decision = A::decide(cmd, state, ctx);
-            if (!decision) return tl::unexpected(from_rejection(decision.error()));
-            if (decision->empty()) return outcome{stream, version, {}, {}, false};
+    template <domain::aggregate A>
+    void begin(std::shared_ptr<job<A>> j) {
+        j->stream = stream_name(A::category, A::stream_id(j->cmd));
+        j->lane = std::hash<std::string>{}(j->stream);
+        lanes.take(j->lane, [this, j] { run(j); });
+    }
 
-            if (rel->reserve) {
-                auto taken = log.stream_version(rel->reserve->write.stream);
-                if (!taken) return tl::unexpected(from_storage(taken.error()));
-                if (*taken > 0) return tl::unexpected(rel->reserve->taken);
-            }
-
-            effects(*decision, *rel);
-            storage::append_request request;
-            request.command_id = env.command_id;
-            request.actor = env.actor.label();
-            request.correlation_id = env.correlation_id.empty() ? env.command_id : env.correlation_id;
-            request.fingerprint = print;
-            std::vector<std::string> types;
-            storage::stream_write own{stream, storage::expected_version::exact(version), {}};
-            for (const auto& e : *decision) {
-                auto stored = codec::encode(e);
-                types.push_back(stored.type);
-                own.events.push_back({std::move(stored.type), stored.schema_version, std::move(stored.data), "{}"});
-            }
-            request.writes.push_back(std::move(own));
-            for (auto& w : rel->writes) {
-                for (const auto& e : w.events) types.push_back(e.type);
-                request.writes.push_back(std::move(w));
-            }
-            if (rel->reserve) {
-                request.writes.push_back(rel->reserve->write);
-                types.push_back(rel->reserve->write.events.front().type);
-            }
-
-            auto appended = log.append(std::move(request));
-            if (appended) {
-                if (appended->duplicate) return replay(*appended);  // the same command raced us
-                auto next = state;
-                for (const auto& e : *decision) next = A::evolve(std::move(next), e);
-                const auto new_version = appended->streams.front().version;
-                cache.put(stream, new_version, any_state{next});
-                for (const auto& other : rel->touched) cache.erase(other);  // their cached state is behind now
-                maybe_snapshot<A>(stream, version, new_version, next);
-                outcome out{stream, new_version, {}, {}, false};
-                for (std::uint32_t i = 0; i < appended->event_count; ++i) out.positions.push_back(appended->first_position + i);
-                out.events = std::move(types);
-                return out;
-            }
-            if (appended.error().code != storage::error::kind::conflict) return tl::unexpected(from_storage(appended.error()));
-            if (rel->reserve) {
-                auto taken = log.stream_version(rel->reserve->write.stream);
-                if (taken && *taken > 0) return tl::unexpected(rel->reserve->taken);
-            }
-            if (env.expected_version) return tl::unexpected(from_storage(appended.error()));
+    // One attempt: load, decide, append; answered here when there is nothing to append.
+    template <domain::aggregate A>
+    void run(const std::shared_ptr<job<A>>& j) {
+        if (auto answer = attempt<A>(*j)) return complete(j, std::move(*answer));
+        log.append(std::move(j->request), [this, j](storage::result<storage::append_result> appended) {
+            if (auto answer = finish<A>(*j, std::move(appended))) return complete(j, std::move(*answer));
             // Someone else moved one of the streams: load again and decide again, once the log has
             // published past what we loaded (until then a reload would see the same old state).
-            (void)log.wait_for(head_at_load, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+            helpers.post([this, j] {
+                (void)log.wait_for(j->head_at_load, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+                run(j);
+            });
+        });
+    }
+
+    template <domain::aggregate A>
+    void complete(const std::shared_ptr<job<A>>& j, result<outcome> answer) {
+        // The lane's next command starts off this thread (it may be the log's).
+        if (auto next = lanes.end(j->lane)) helpers.post(std::move(next));
+        j->done(std::move(answer));
+    }
+
+    // Loads and decides; fills the job's append, or returns the answer when there is none.
+    template <domain::aggregate A>
+    std::optional<result<outcome>> attempt(job<A>& j) {
+        const auto& env = j.env;
+        const auto& stream = j.stream;
+        if (j.attempts > options.max_retries)
+            return tl::unexpected(fail(failure::kind::conflict, "conflict",
+                                       stream + " kept changing; gave up after " + std::to_string(options.max_retries) + " retries"));
+        const bool use_cache = j.attempts++ == 0;
+        j.head_at_load = log.head_position();
+        auto current = load<A>(stream, use_cache);
+        if (!current) return tl::unexpected(current.error());
+        auto& [version, state] = *current;
+        if (env.expected_version && *env.expected_version != version)
+            return tl::unexpected(fail(failure::kind::conflict, "conflict",
+                                       stream + " is at version " + std::to_string(version) + ", not " +
+                                           std::to_string(*env.expected_version)));
+
+        context ctx{env.actor, now(), std::nullopt, std::nullopt, std::nullopt};
+        auto rel = gather(j.cmd, ctx, use_cache);
+        if (!rel) return tl::unexpected(rel.error());
+        auto decision = A::decide(j.cmd, state, ctx);
+        if (!decision) return tl::unexpected(from_rejection(decision.error()));
+        if (decision->empty()) return outcome{stream, version, {}, {}, false};
+
+        if (rel->reserve) {
+            auto taken = log.stream_version(rel->reserve->write.stream);
+            if (!taken) return tl::unexpected(from_storage(taken.error()));
+            if (*taken > 0) return tl::unexpected(rel->reserve->taken);
         }
-        return tl::unexpected(fail(failure::kind::conflict, "conflict",
-                                   stream + " kept changing; gave up after " + std::to_string(options.max_retries) + " retries"));
+
+        effects(*decision, *rel);
+        storage::append_request request;
+        request.command_id = env.command_id;
+        request.actor = env.actor.label();
+        request.correlation_id = env.correlation_id.empty() ? env.command_id : env.correlation_id;
+        request.fingerprint = j.print;
+        std::vector<std::string> types;
+        storage::stream_write own{stream, storage::expected_version::exact(version), {}};
+        for (const auto& e : *decision) {
+            auto stored = codec::encode(e);
+            types.push_back(stored.type);
+            own.events.push_back({std::move(stored.type), stored.schema_version, std::move(stored.data), "{}"});
+        }
+        request.writes.push_back(std::move(own));
+        for (auto& w : rel->writes) {
+            for (const auto& e : w.events) types.push_back(e.type);
+            request.writes.push_back(std::move(w));
+        }
+        if (rel->reserve) {
+            request.writes.push_back(rel->reserve->write);
+            types.push_back(rel->reserve->write.events.front().type);
+        }
+        j.version = version;
+        j.state = std::move(state);
+        j.decision = std::move(*decision);
+        j.touched = std::move(rel->touched);
+        j.types = std::move(types);
+        j.reserve = std::move(rel->reserve);
+        j.request = std::move(request);
+        return std::nullopt;
+    }
+
+    // The append's answer: the command's answer, or nothing when it should be tried again.
+    template <domain::aggregate A>
+    std::optional<result<outcome>> finish(job<A>& j, storage::result<storage::append_result> appended) {
+        if (appended) {
+            if (appended->duplicate) return replay(*appended);  // the same command raced us
+            auto next = j.state;
+            for (const auto& e : j.decision) next = A::evolve(std::move(next), e);
+            const auto new_version = appended->streams.front().version;
+            cache.put(j.stream, new_version, any_state{next});
+            for (const auto& other : j.touched) cache.erase(other);  // their cached state is behind now
+            maybe_snapshot<A>(j.stream, j.version, new_version, next);
+            outcome out{j.stream, new_version, {}, {}, false};
+            for (std::uint32_t i = 0; i < appended->event_count; ++i) out.positions.push_back(appended->first_position + i);
+            out.events = std::move(j.types);
+            return out;
+        }
+        if (appended.error().code != storage::error::kind::conflict) return tl::unexpected(from_storage(appended.error()));
+        if (j.reserve) {
+            auto taken = log.stream_version(j.reserve->write.stream);
+            if (taken && *taken > 0) return tl::unexpected(j.reserve->taken);
+        }
+        if (j.env.expected_version) return tl::unexpected(from_storage(appended.error()));
+        return std::nullopt;
     }
 
     template <domain::aggregate A>
@@ -413,7 +561,14 @@ handler::handler(storage::event_log& log, handler_options options)
     : impl_(std::make_unique<impl>(log, std::move(options))) {}
 handler::~handler() = default;
 
-result<outcome> handler::handle(const envelope& env) { return impl_->handle(env); }
+result<outcome> handler::handle(const envelope& env) {
+    auto promise = std::make_shared<std::promise<result<outcome>>>();
+    auto answer = promise->get_future();
+    impl_->handle(env, [promise](result<outcome> r) { promise->set_value(std::move(r)); });
+    return answer.get();
+}
+
+void handler::handle_async(envelope env, completion done) { impl_->handle(std::move(env), std::move(done)); }
 
 template <domain::aggregate A>
 result<std::pair<std::uint64_t, typename A::state>> handler::load(const std::string& stream, bool use_cache) {

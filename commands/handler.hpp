@@ -64,8 +64,16 @@ public:
     handler(const handler&) = delete;
     handler& operator=(const handler&) = delete;
 
-    // Thread-safe: many callers at once, on the same aggregate too.
+    // Thread-safe: many callers at once, on the same aggregate too. Waits until the command's
+    // events are durable (or it was refused). Not from inside a completion of handle_async or of
+    // the log's own callbacks: those threads are what it waits for.
     [[nodiscard]] result<outcome> handle(const envelope&);
+
+    // The same without waiting: `done` is called exactly once — on this thread when there is
+    // nothing to append (a refusal, a duplicate, a no-op), otherwise on the log's answering
+    // thread once the events are durable. It must not block.
+    using completion = std::function<void(result<outcome>)>;
+    void handle_async(envelope, completion done);
 
     // The aggregate's state and version as the handler loads them (cache, snapshot, tail).
     template <domain::aggregate A>

@@ -493,6 +493,7 @@ TEST_F(Live, ClaimsBillingOverdueAndABankFileSettleTheDealersAccount) {
         ASSERT_TRUE(billed) << billed.error().message;
         EXPECT_EQ(billed->billed, run == 0 ? 1u : 0u) << "run " << run;
     }
+    ASSERT_TRUE(settled());  // the managers have issued the periods' invoices
     // The overdue scheduler today marks nothing; 31 days later (a handler whose clock is there)
     // all three invoices, due in 30 days, are overdue — once, however often it runs.
     auto overdue = commands::run_overdue(*log, *handler, domain::date_of(now_us()));

@@ -2,6 +2,10 @@
 // leaving nothing behind.
 #include "commands/handler.hpp"
 
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -240,6 +244,76 @@ TEST_F(Handler, ManyThreadsOnOneClaimLoseNothing) {
         commands_seen.insert(events[i].command_id);
     }
     EXPECT_EQ(commands_seen.size(), events.size()) << "a command appended twice";
+}
+
+// How the server sends commands: many in flight from one thread, none of them waited for.
+TEST_F(Handler, CommandsInFlightAtOnceAreEachAnsweredOnceAndTakeTurnsOnOneAggregate) {
+    registered_dealer("D-1");
+    ok(order_command{order_of("O-1", "D-1")}, dealer("D-1"));
+    ok(order_command{accept_order{"O-1", {}}}, staff(role::engineer));
+    ok(claim_command{file_claim{"CL-1", "O-1", "defect", "d"}}, dealer("D-1"));
+    constexpr int on_the_claim = 150, orders = 50;
+    std::mutex m;
+    std::condition_variable all_in;
+    std::map<std::string, int> answers;  // command id → times answered
+    std::vector<std::string> failures;
+    int answered = 0;
+    auto send_async = [&](std::string id, codec::any_command c, actor who) {
+        handler->handle_async({id, std::move(c), std::move(who), std::nullopt, ""}, [&, id](commands::result<commands::outcome> r) {
+            std::lock_guard lock(m);
+            ++answers[id];
+            if (!r) failures.push_back(id + ": " + r.error().code + " " + r.error().message);
+            ++answered;
+            all_in.notify_one();
+        });
+    };
+    // Comments on one claim (one lane: they take turns) and orders of their own, interleaved.
+    for (int n = 0; n < on_the_claim; ++n) {
+        send_async("comment-" + std::to_string(n), claim_command{comment_on_claim{"CL-1", "n" + std::to_string(n)}}, dealer("D-1"));
+        if (n < orders) send_async("order-" + std::to_string(n), order_command{order_of("O-A" + std::to_string(n), "D-1")}, dealer("D-1"));
+    }
+    // A refusal needs no append: it is answered at once, on this thread.
+    bool refused_now = false;
+    handler->handle_async({"refused", order_command{accept_order{"O-404", {}}}, staff(role::engineer), std::nullopt, ""},
+                          [&](commands::result<commands::outcome> r) { refused_now = !r && r.error().what == failure::kind::not_found; });
+    EXPECT_TRUE(refused_now);
+    {
+        std::unique_lock lock(m);
+        ASSERT_TRUE(all_in.wait_for(lock, std::chrono::seconds(60), [&] { return answered == on_the_claim + orders; })) << answered;
+        EXPECT_TRUE(failures.empty()) << failures.front();
+        for (const auto& [id, times] : answers) EXPECT_EQ(times, 1) << id;
+    }
+    auto events = log->read_stream("claim-CL-1", 1, 10'000).value();
+    ASSERT_EQ(events.size(), 1u + on_the_claim);
+    for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].version, i + 1);
+    // Each acknowledged command is in the log once.
+    for (int n = 0; n < orders; ++n) EXPECT_EQ(log->stream_version("order-O-A" + std::to_string(n)).value(), 1u) << n;
+    // The same ids again: duplicates, answered with the first result, nothing appended.
+    const auto head = log->head_position();
+    auto again = send(claim_command{comment_on_claim{"CL-1", "n7"}}, dealer("D-1"), "comment-7");
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_TRUE(again->duplicate);
+    EXPECT_EQ(log->head_position(), head);
+}
+
+TEST_F(Handler, AnAsynchronousCommandThatMeetsAnotherWritersAppendIsRetried) {
+    registered_dealer("D-1");
+    ok(order_command{order_of("O-1", "D-1")}, dealer("D-1"));
+    ok(order_command{accept_order{"O-1", {}}}, staff(role::engineer));
+    ok(claim_command{file_claim{"CL-1", "O-1", "defect", "d"}}, dealer("D-1"));
+    // This handler caches CL-1 at version 1; another handler on the same log moves it to 2.
+    commands::handler other(*log);
+    auto moved = other.handle({"other-1", claim_command{comment_on_claim{"CL-1", "from elsewhere"}}, dealer("D-1"), std::nullopt, ""});
+    ASSERT_TRUE(moved) << moved.error().message;
+    std::promise<commands::result<commands::outcome>> answer;
+    handler->handle_async({"mine-1", claim_command{comment_on_claim{"CL-1", "mine"}}, dealer("D-1"), std::nullopt, ""},
+                          [&](commands::result<commands::outcome> r) { answer.set_value(std::move(r)); });
+    auto f = answer.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    auto r = f.get();
+    ASSERT_TRUE(r) << r.error().code << ": " << r.error().message;
+    EXPECT_EQ(r->version, 3u);
+    EXPECT_EQ(log->stream_version("claim-CL-1").value(), 3u);
 }
 
 TEST_F(Handler, EightThreadsReservingTheSameStockNeverDriveAvailableBelowZero) {
