@@ -1,5 +1,7 @@
 #include "api/detail/live.hpp"
 
+#include <pthread.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -204,7 +206,10 @@ void live_hub::start() {
     if (thread_.joinable()) return;
     position_ = log_.head_position();  // the hub delivers what comes from now on; before is catch-up
     stop_ = false;
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "dl-live-hub");
+        run();
+    });
 }
 
 void live_hub::stop() {

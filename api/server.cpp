@@ -4,6 +4,8 @@
 // the connection into a live_session fed by the live hub (detail/live.hpp).
 #include "api/server.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <deque>
@@ -1237,7 +1239,11 @@ void server::start() {
     i.port = i.acceptor->local_endpoint().port();
     i.hub.start();
     i.accept();
-    for (std::size_t t = 0; t < i.options.io_threads; ++t) i.threads.emplace_back([&i] { i.ioc.run(); });
+    for (std::size_t t = 0; t < i.options.io_threads; ++t)
+        i.threads.emplace_back([&i] {
+            pthread_setname_np(pthread_self(), "dl-io");  // for top -H and perf
+            i.ioc.run();
+        });
     spdlog::info("listening on http://{}:{}", i.options.host, i.port);
 }
 

@@ -12,6 +12,8 @@
 // Server, clients and the log share this machine's cores: the figures are what one box does
 // with everything on it. The server runs without read models (no PostgreSQL): (a) measures the
 // command path and (b) the live feed, which never touch PostgreSQL.
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -329,7 +331,11 @@ public:
         acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
         acceptor_.listen(net::socket_base::max_listen_connections);
         accept();
-        for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+        for (std::size_t i = 0; i < threads; ++i)
+            threads_.emplace_back([this] {
+                pthread_setname_np(pthread_self(), "bare-io");
+                ioc_.run();
+            });
     }
     ~bare_broadcast() {
         ioc_.stop();
@@ -421,7 +427,10 @@ live_result run_live(std::uint16_t port, const std::function<std::pair<std::stri
         readers.back()->start(at, target, token);
     }
     auto guard = net::make_work_guard(ioc);
-    std::thread io([&] { ioc.run(); });
+    std::thread io([&] {
+        pthread_setname_np(pthread_self(), "ws-clients");
+        ioc.run();
+    });
     auto on_io = [&](auto f) {  // read the stats on their own thread
         std::promise<decltype(f())> p;
         net::post(ioc, [&] { p.set_value(f()); });
