@@ -85,4 +85,12 @@ std::string date_of(std::int64_t micros) {
     return date_from_days(micros >= 0 ? micros / per_day : (micros - per_day + 1) / per_day);
 }
 
+std::string first_of_next_month(std::string_view date) {
+    using namespace std::chrono;
+    const auto days_since = parse_date(date).value_or(0);
+    const year_month_day ymd{sys_days{days{days_since}}};
+    const auto next = year_month{ymd.year(), ymd.month()} + months{1};
+    return date_from_days(sys_days{next / 1}.time_since_epoch().count());
+}
+
 }  // namespace dealerline::domain

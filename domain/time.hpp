@@ -21,5 +21,7 @@ inline constexpr std::int64_t micros_per_day = 86'400'000'000;
 [[nodiscard]] std::string date_from_days(std::int64_t days);
 // The UTC date of a moment.
 [[nodiscard]] std::string date_of(std::int64_t micros_since_epoch);
+// The first day of the month after a date's ("2026-11-23" → "2026-12-01"); the date is valid.
+[[nodiscard]] std::string first_of_next_month(std::string_view date);
 
 }  // namespace dealerline::domain

@@ -2,6 +2,7 @@
 // and monthly figures built from them. Counters are added per batch (day × dealer, month × kind)
 // so a batch writes one row per key, not one per event.
 #include <map>
+#include <ranges>
 #include <tuple>
 
 #include "domain/stream_name.hpp"
@@ -201,18 +202,8 @@ public:
                        ev);
             row->last_position = i64(e->position);
         }
-        std::string statements;
         held.rows.batch_done(tx);
-        std::vector<daily_order_row> rows;
-        rows.reserve(daily.size());
-        for (auto& [_, r] : daily) rows.push_back(std::move(r));
-        sql::append_insert<daily_order_row>(
-            statements, schema + ".daily_orders AS t", rows,
-            "\nON CONFLICT (day, dealer_id) DO UPDATE SET placed = t.placed + EXCLUDED.placed, "
-            "accepted = t.accepted + EXCLUDED.accepted, rejected = t.rejected + EXCLUDED.rejected, "
-            "cancelled = t.cancelled + EXCLUDED.cancelled, delivered = t.delivered + EXCLUDED.delivered, "
-            "units = t.units + EXCLUDED.units, value = t.value + EXCLUDED.value");
-        tx.exec(statements);
+        sql::add_to_counters<daily_order_row>(tx, schema + ".daily_orders", std::views::values(daily), 2, 1);  // (day, dealer), currency
     }
 
 };
@@ -295,17 +286,8 @@ public:
                        ev);
             row->last_position = i64(e->position);
         }
-        std::string statements;
         held.rows.batch_done(tx);
-        std::vector<claims_monthly_row> rows;
-        rows.reserve(monthly.size());
-        for (auto& [_, r] : monthly) rows.push_back(std::move(r));
-        sql::append_insert<claims_monthly_row>(
-            statements, schema + ".claims_monthly AS t", rows,
-            "\nON CONFLICT (month, kind) DO UPDATE SET filed = t.filed + EXCLUDED.filed, "
-            "resolved = t.resolved + EXCLUDED.resolved, compensation = t.compensation + EXCLUDED.compensation, "
-            "resolve_time_total = t.resolve_time_total + EXCLUDED.resolve_time_total");
-        tx.exec(statements);
+        sql::add_to_counters<claims_monthly_row>(tx, schema + ".claims_monthly", std::views::values(monthly), 2);  // (month, kind)
     }
 
 };

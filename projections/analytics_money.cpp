@@ -2,8 +2,8 @@
 // revenue, days sales outstanding, stock movements by day and actor, subscription facts and
 // monthly recurring revenue. Folded from the log in position order like every projection, so a
 // rebuild gives the same rows as the live tables.
-#include <cstdio>
 #include <map>
+#include <ranges>
 #include <set>
 #include <tuple>
 
@@ -30,17 +30,7 @@ using sql::timestamp;
 // "2026-11-23" → "2026-11-01"
 std::string month_of_date(std::string_view date) { return std::string(date.substr(0, 8)) + "01"; }
 
-std::string next_month(const std::string& month) {
-    int year = std::stoi(month.substr(0, 4));
-    int m = std::stoi(month.substr(5, 2)) + 1;
-    if (m == 13) {
-        m = 1;
-        ++year;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-01", year, m);
-    return buf;
-}
+std::string next_month(const std::string& month) { return first_of_next_month(month); }
 
 std::int64_t days_since_epoch(const std::string& date) {
     const auto d = parse_date(date);
@@ -297,18 +287,7 @@ public:
         }
         fact_set.batch_done(tx);
         dso.write(tx);
-        std::vector<revenue_row> rows;
-        rows.reserve(revenue.size());
-        for (auto& [_, r] : revenue) rows.push_back(std::move(r));
-        std::string statement;
-        sql::append_insert<revenue_row>(
-            statement, schema + ".revenue_monthly AS t", rows,
-            "\nON CONFLICT (month, dealer_id, currency) DO UPDATE SET invoices = t.invoices + EXCLUDED.invoices, "
-            "invoiced = t.invoiced + EXCLUDED.invoiced, order_revenue = t.order_revenue + EXCLUDED.order_revenue, "
-            "subscription_revenue = t.subscription_revenue + EXCLUDED.subscription_revenue, "
-            "other_revenue = t.other_revenue + EXCLUDED.other_revenue, voided = t.voided + EXCLUDED.voided, "
-            "credit_notes = t.credit_notes + EXCLUDED.credit_notes, credited = t.credited + EXCLUDED.credited");
-        if (!statement.empty()) tx.exec(statement);
+        sql::add_to_counters<revenue_row>(tx, schema + ".revenue_monthly", std::views::values(revenue), 3);  // (month, dealer, currency)
     }
 };
 
@@ -355,17 +334,7 @@ public:
                        },
                        ev);
         }
-        std::vector<stock_movement_row> rows;
-        rows.reserve(movements.size());
-        for (auto& [_, r] : movements) rows.push_back(std::move(r));
-        std::string statement;
-        sql::append_insert<stock_movement_row>(
-            statement, schema + ".stock_movements AS t", rows,
-            "\nON CONFLICT (day, warehouse, sku, actor) DO UPDATE SET received = t.received + EXCLUDED.received, "
-            "reserved = t.reserved + EXCLUDED.reserved, released = t.released + EXCLUDED.released, "
-            "issued = t.issued + EXCLUDED.issued, written_off = t.written_off + EXCLUDED.written_off, "
-            "count_difference = t.count_difference + EXCLUDED.count_difference, movements = t.movements + EXCLUDED.movements");
-        tx.exec(statement);
+        sql::add_to_counters<stock_movement_row>(tx, schema + ".stock_movements", std::views::values(movements), 4);  // (day, warehouse, sku, actor)
     }
 };
 

@@ -52,18 +52,6 @@ std::string today() {
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-// The first day of the month after `date` ("2026-11-23" → "2026-12-01").
-std::string next_month_start(const std::string& date) {
-    int year = std::stoi(date.substr(0, 4)), month = std::stoi(date.substr(5, 2)) + 1;
-    if (month == 13) {
-        month = 1;
-        ++year;
-    }
-    char out[32];
-    std::snprintf(out, sizeof out, "%04d-%02d-01", year, month);
-    return out;
-}
-
 std::string dealer_id(int n) {
     char id[16];
     std::snprintf(id, sizeof id, "D-%04d", n);
@@ -238,7 +226,7 @@ private:
         if (dice < 5) {
             static const char* const plans[] = {"PBX 10 lines", "Internet 300", "PBX 30 lines", "Internet 1000"};
             const int plan = pick(4);
-            return {subscription_command{change_subscription_plan{s.id, plans[plan], 4'900 + 5'000 * plan, next_month_start(today())}},
+            return {subscription_command{change_subscription_plan{s.id, plans[plan], 4'900 + 5'000 * plan, domain::first_of_next_month(today())}},
                     accountant_};
         }
         if (dice < 9) {
@@ -248,7 +236,7 @@ private:
         }
         auto id = s.id;
         subscriptions_.erase(subscriptions_.begin() + static_cast<std::ptrdiff_t>(at));
-        return {subscription_command{cancel_subscription{id, next_month_start(today())}}, accountant_};
+        return {subscription_command{cancel_subscription{id, domain::first_of_next_month(today())}}, accountant_};
     }
 
     next_command place() {

@@ -190,6 +190,26 @@ void append_insert(std::string& sql, const std::string& table, const Range& rows
     }
 }
 
+// Adds rows of per-key counters to a table: one INSERT … ON CONFLICT that adds every counter of a
+// row that is there already. Columns: the first `key_columns` are the key, the next
+// `kept_columns` are written with a new row only (facts of the key, like its currency), every
+// later one is a counter. Nothing happens for no rows.
+template <class Row, class Range>
+void add_to_counters(pqxx::transaction_base& tx, const std::string& table, const Range& rows, std::size_t key_columns,
+                     std::size_t kept_columns = 0) {
+    std::string keys, sums;
+    std::size_t i = 0;
+    boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+        const std::string name = d.name;
+        if (i < key_columns) keys += (keys.empty() ? "" : ", ") + name;
+        else if (i >= key_columns + kept_columns) sums += (sums.empty() ? "" : ", ") + name + " = t." + name + " + EXCLUDED." + name;
+        ++i;
+    });
+    std::string statement;
+    append_insert<Row>(statement, table + " AS t", rows, "\nON CONFLICT (" + keys + ") DO UPDATE SET " + sums);
+    if (!statement.empty()) tx.exec(statement);
+}
+
 // One field of a COPY row: its text, or NULL.
 struct copy_field {
     std::string text;

@@ -22,6 +22,13 @@ subscription_period_billed november(std::int64_t amount = 3000) {
     return {"S-1", "D-1", "EUR", "2026-11-01", "2026-12-01", amount, {{"PBX 10 lines, 2026-11-01 to 2026-12-01", amount}}};
 }
 
+TEST(Dates, TheFirstOfTheNextMonthCrossesYearEnds) {
+    EXPECT_EQ(first_of_next_month("2026-11-23"), "2026-12-01");
+    EXPECT_EQ(first_of_next_month("2026-12-31"), "2027-01-01");
+    EXPECT_EQ(first_of_next_month("2028-01-31"), "2028-02-01");
+    EXPECT_EQ(first_of_next_month("2026-02-01"), "2026-03-01");
+}
+
 TEST(SubscriptionDecider, StartingNeedsARegisteredDealerAndAKnownPeriod) {
     subscription().as(accountant).knowing(d1).when(start_subscription{"S-1", "D-1", "PBX 10 lines", 3000, "monthly", "2026-11-01"}).then({started});
     subscription().as(accountant).knowing(d1).when(start_subscription{"S-1", "D-1", "PBX", 3000, "weekly", "2026-11-01"}).then_rejected(codes::validation_failed);
