@@ -282,6 +282,29 @@ TEST_F(Live, AClientThatReconnectsWithItsLastPositionMissesNothing) {
     EXPECT_EQ(all, expected_positions(*log, 0, "D-2"));
 }
 
+// A client that stops reading for a while (its socket buffers fill, then the coalescing buffer,
+// then the session's queue, below its bound) and reads again gets everything, in order, once.
+TEST_F(Live, AClientThatFallsBehindAndReadsAgainGetsEverythingInOrder) {
+    workload plant(*handler, 11);
+    plant.register_dealers(5);
+    const auto staff = token_for(domain::role::engineer, "eng");
+    auto& paused = client();
+    ASSERT_EQ(paused.open(server->port(), live(), staff, "", 4096), 0);
+    auto first = paused.read_one();  // caught_up, synchronously; then nothing is read for a while
+    ASSERT_TRUE(first);
+    ASSERT_EQ(text(first->at("type")), "caught_up");
+    const auto from = first->at("position").to_number<std::uint64_t>();
+    for (int i = 0; i < 500; ++i) plant.step();
+    const auto want = expected_positions(*log, from, "");
+    ASSERT_GT(want.size(), 400u) << "enough to fill the socket buffers (~150 KB)";
+    ASSERT_LT(want.size(), queue_limit);
+    run_clients();
+    paused.start();
+    ASSERT_TRUE(eventually([&] { return paused.positions().size() >= want.size(); }, 30s)) << paused.positions().size();
+    EXPECT_EQ(paused.positions(), want);
+    EXPECT_FALSE(paused.closed());
+}
+
 class SlowLive : public Live {
 protected:
     void configure(api::server_options& o) override {
