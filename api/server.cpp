@@ -419,7 +419,8 @@ public:
     // Runs `then(ec)` once everything written so far has been sent (or the connection failed).
     template <class F>
     void after_sent(F then) {
-        if (!st_->busy && st_->waiting.empty()) return net::post(get_executor(), [then = std::move(then), ec = st_->failed]() mutable { then(ec); });
+        if (st_->failed || (!st_->busy && st_->waiting.empty()))
+            return net::post(get_executor(), [then = std::move(then), ec = st_->failed]() mutable { then(ec); });
         st_->held.push_back(std::make_unique<held<F>>(std::move(then), 0, get_executor(), /*drained=*/true));
     }
 
@@ -467,7 +468,10 @@ private:
         net::async_write(next_, net::buffer(st.out), [st = st_](beast::error_code ec, std::size_t) {
             st->out.clear();
             st->busy = false;
-            if (ec) st->failed = ec;
+            if (ec) {
+                st->failed = ec;
+                st->waiting.clear();  // it cannot be sent any more
+            }
             // Writers waiting for room, then those waiting for everything to be sent.
             while (!st->held.empty() && (st->failed || (!st->held.front()->drained && st->waiting.size() <= max_waiting) ||
                                          (st->held.front()->drained && st->waiting.empty()))) {
