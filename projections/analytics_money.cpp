@@ -56,14 +56,8 @@ public:
 
     void load(pqxx::transaction_base& tx) {
         if (wanted_.empty()) return;
-        std::string select = "SELECT " + sql::select_list<Row>() + " FROM " + table_ + " WHERE currency IN (";
-        bool first = true;
-        for (const auto& c : wanted_) {
-            if (!first) select += ", ";
-            first = false;
-            sql::literal(select, c);
-        }
-        select += ')';
+        std::string select = "SELECT " + sql::select_list<Row>() + " FROM " + table_ + " WHERE currency IN ";
+        sql::literal_list(select, wanted_);
         for (const auto& r : tx.exec(select)) {
             auto row = sql::parse_row<Row>(r);
             auto key = std::pair{row.currency, row.month.text};

@@ -66,6 +66,18 @@ void literal(std::string& out, const std::optional<T>& v) {
     if (v) literal(out, *v);
     else out += "NULL";
 }
+// "(v1, v2, …)": the values of a range, for `IN`.
+template <class Range>
+void literal_list(std::string& out, const Range& values) {
+    out += '(';
+    bool first = true;
+    for (const auto& v : values) {
+        if (!first) out += ", ";
+        first = false;
+        literal(out, v);
+    }
+    out += ')';
+}
 
 // "2026-11-23T10:15:00.123456Z" → the UTC day, "2026-11-23", and its month's first day.
 [[nodiscard]] date day_of(std::int64_t us);
@@ -284,12 +296,8 @@ public:
         wanted_.erase(std::unique(wanted_.begin(), wanted_.end()), wanted_.end());
         if (wanted_.empty()) return;
         const std::string key_column = first_column<Row>();
-        std::string select = "SELECT " + select_list<Row>() + " FROM " + table_ + " WHERE " + key_column + " IN (";
-        for (std::size_t i = 0; i < wanted_.size(); ++i) {
-            if (i) select += ", ";
-            literal(select, wanted_[i]);
-        }
-        select += ')';
+        std::string select = "SELECT " + select_list<Row>() + " FROM " + table_ + " WHERE " + key_column + " IN ";
+        literal_list(select, wanted_);
         for (const auto& r : tx.exec(select)) {
             std::string key = r[0].as<std::string>();
             rows_.emplace(std::move(key), parse_row<Row>(r));
