@@ -30,17 +30,15 @@ using sql::timestamp;
 // "2026-11-23" → "2026-11-01"
 std::string month_of_date(std::string_view date) { return std::string(date.substr(0, 8)) + "01"; }
 
-std::string next_month(const std::string& month) { return first_of_next_month(month); }
-
 std::int64_t days_since_epoch(const std::string& date) {
     const auto d = parse_date(date);
     if (!d) throw std::invalid_argument("not a date: " + date);
     return *d;
 }
 
-std::string last_day_of(const std::string& month) { return date_from_days(days_since_epoch(next_month(month)) - 1); }
+std::string last_day_of(const std::string& month) { return date_from_days(days_since_epoch(first_of_next_month(month)) - 1); }
 
-std::int64_t days_in(const std::string& month) { return days_since_epoch(next_month(month)) - days_since_epoch(month); }
+std::int64_t days_in(const std::string& month) { return days_since_epoch(first_of_next_month(month)) - days_since_epoch(month); }
 
 // Rows keyed by (month, currency) whose level columns carry from one month to the next: every
 // month between a currency's first and last row has a row, so a level (receivables, MRR) can be
@@ -77,12 +75,12 @@ public:
         const bool none = first == rows_.end() || first->first.first != currency;
         if (none || month < first->first.second) {
             // Before every row (or the first): nothing happened earlier, levels start at zero.
-            const std::string until = none ? next_month(month) : first->first.second;
-            for (auto m = month; m < until; m = next_month(m)) make(currency, m, Row::first(currency, m));
+            const std::string until = none ? first_of_next_month(month) : first->first.second;
+            for (auto m = month; m < until; m = first_of_next_month(m)) make(currency, m, Row::first(currency, m));
         } else {
             // After the last row (rows are contiguous): each new month carries the one before.
             const Row* before = &std::prev(rows_.lower_bound(key))->second;
-            for (auto m = next_month(before->month.text); m <= month; m = next_month(m)) {
+            for (auto m = first_of_next_month(before->month.text); m <= month; m = first_of_next_month(m)) {
                 make(currency, m, Row::carry(*before));
                 before = &rows_.at({currency, m});
             }
@@ -156,7 +154,7 @@ struct dso_row {
         return {sql::date{month}, currency, days_in(month), 0, 0, 0, 0, 0};
     }
     static dso_row carry(const dso_row& prev) {
-        auto row = first(prev.currency, next_month(prev.month.text));
+        auto row = first(prev.currency, first_of_next_month(prev.month.text));
         row.receivables = prev.receivables;
         return row;
     }
@@ -362,7 +360,7 @@ struct mrr_row {
         return row;
     }
     static mrr_row carry(const mrr_row& prev) {
-        auto row = first(prev.currency, next_month(prev.month.text));
+        auto row = first(prev.currency, first_of_next_month(prev.month.text));
         row.mrr = prev.mrr;
         row.active_subscriptions = prev.active_subscriptions;
         return row;
@@ -431,7 +429,7 @@ std::vector<mrr_row> movements_of(const life& l, const std::string& currency) {
     std::vector<mrr_row> out;
     standing before;
     bool counted = false;  // active at some month's end: its first such month is "new"
-    for (auto month = month_of_date(first); month <= month_of_date(last); month = next_month(month)) {
+    for (auto month = month_of_date(first); month <= month_of_date(last); month = first_of_next_month(month)) {
         const auto now = standing_on(l, last_day_of(month));
         auto row = mrr_row::first(currency, month);
         if (now.is == phase::active && before.is != phase::active) {
