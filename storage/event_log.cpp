@@ -209,8 +209,8 @@ sha256 fingerprint_of(const append_request& request) {
     return thread_hasher().digest(bytes);
 }
 
-std::string encode_command(const sha256& fingerprint, const append_result& r) {
-    std::string out;
+void encode_command(std::string& out, const sha256& fingerprint, const append_result& r) {
+    out.clear();
     out.append(reinterpret_cast<const char*>(fingerprint.data()), fingerprint.size());
     put_u64(out, r.first_position);
     put_u32(out, r.event_count);
@@ -219,7 +219,6 @@ std::string encode_command(const sha256& fingerprint, const append_result& r) {
         put_str(out, s.stream);
         put_u64(out, s.version);
     }
-    return out;
 }
 
 bool decode_command(std::string_view value, sha256& fingerprint, append_result& r) {
@@ -280,10 +279,28 @@ public:
 
 struct pending {
     append_request request;
+    // Each event's canonical bytes, encoded by the appender with position, version and stamp
+    // still zero (the writer stamps them): the writer's per-event work is what bounds group commit.
+    std::vector<std::string> records;
     sha256 fingerprint{};
     std::size_t bytes = 0;
     append_callback done;
 };
+
+// Everything of each event's stored record that the appender knows: the writer only stamps
+// position, version and time, chains the hash and appends it.
+void encode_records(pending& p) {
+    const auto& rq = p.request;
+    for (const auto& write : rq.writes) {
+        for (const auto& e : write.events) {
+            std::string record;
+            record.reserve(64 + write.stream.size() + e.type.size() + rq.command_id.size() + rq.actor.size() +
+                           rq.correlation_id.size() + e.data.size() + e.metadata.size() + 32);
+            encode_canonical(record, 0, 0, 0, write.stream, e, rq.command_id, rq.actor, rq.correlation_id);
+            p.records.push_back(std::move(record));
+        }
+    }
+}
 
 // A decided group: its batch is in RocksDB (not yet synced) unless every append in it was
 // refused or a replay; its callers are answered once the WAL is synced past it.
@@ -622,48 +639,57 @@ struct event_log::impl {
         out.outcomes.reserve(out.group.size());
 
         rocksdb::WriteBatch batch;
-        std::unordered_map<std::string, std::uint64_t> group_heads;
-        std::unordered_map<std::string, std::pair<sha256, append_result>> group_commands;
+        // The writer's cache of stream versions takes this group's versions as they are decided:
+        // if the batch then fails to write, the log refuses everything until it is reopened.
+        if (stream_heads.size() + out.group.size() > max_cached_streams) stream_heads.clear();
+        std::unordered_map<std::string_view, std::size_t> group_commands;  // command id -> index in the group
         std::uint64_t position = next_position;
         sha256 hash = chain_hash;
         const std::int64_t stamp = std::max(now(), last_stamp);
-        std::string record;
         std::vector<std::uint64_t> current;
+        std::string key, value;
+        char position_key[8], head_value[8];
 
-        for (auto& p : out.group) {
+        for (std::size_t i = 0; i < out.group.size(); ++i) {
+            auto& p = out.group[i];
             auto& rq = p.request;
-            out.outcomes.push_back(decide_one(p, group_heads, group_commands, current));
+            out.outcomes.push_back(decide_one(p, out, group_commands, current));
             if (!out.outcomes.back() || out.outcomes.back()->duplicate) continue;
 
             append_result r;
             r.first_position = position;
+            std::size_t k = 0;  // index into p.records
             for (std::size_t w = 0; w < rq.writes.size(); ++w) {
                 const auto& write = rq.writes[w];
                 std::uint64_t version = current[w];
-                for (const auto& e : write.events) {
+                for (std::size_t e = 0; e < write.events.size(); ++e) {
                     ++version;
-                    record.clear();
-                    encode_canonical(record, position, version, stamp, write.stream, e, rq.command_id, rq.actor,
-                                     rq.correlation_id);
+                    auto& record = p.records[k++];
+                    stamp_canonical(record, position, version, stamp);
                     hash = thread_hasher().chain(hash, record);
                     record.append(reinterpret_cast<const char*>(hash.data()), hash.size());
-                    const std::string position_key = be64(position);
+                    be64_into(position_key, position);
+                    const rocksdb::Slice position_slice(position_key, sizeof position_key);
+                    key.assign(write.stream);
+                    key.push_back('\0');
+                    key.append(8, '\0');
+                    be64_into(key.data() + write.stream.size() + 1, version);
                     // WriteBatch::Put fails only past its 4 GiB size limit, far above max_group_bytes.
-                    (void)batch.Put(events, position_key, record);
-                    (void)batch.Put(streams, stream_key(write.stream, version), position_key);
+                    (void)batch.Put(events, position_slice, record);
+                    (void)batch.Put(streams, key, position_slice);
                     ++position;
                     ++r.event_count;
                 }
                 if (version != current[w]) {
-                    std::string v;
-                    put_u64(v, version);
-                    (void)batch.Put(heads, write.stream, v);
-                    group_heads[write.stream] = version;
+                    for (std::size_t b = 0; b < 8; ++b) head_value[b] = static_cast<char>((version >> (8 * b)) & 0xffu);
+                    (void)batch.Put(heads, write.stream, rocksdb::Slice(head_value, sizeof head_value));
+                    stream_heads.insert_or_assign(write.stream, version);
                 }
                 r.streams.push_back({write.stream, version});
             }
-            (void)batch.Put(commands, rq.command_id, encode_command(p.fingerprint, r));
-            group_commands.emplace(rq.command_id, std::make_pair(p.fingerprint, r));
+            encode_command(value, p.fingerprint, r);
+            (void)batch.Put(commands, rq.command_id, value);
+            group_commands.emplace(rq.command_id, i);
             out.outcomes.back() = std::move(r);
             out.wrote = true;
         }
@@ -684,16 +710,12 @@ struct event_log::impl {
         last_stamp = stamp;
         out.last_position = position - 1;
         out.hash = hash;
-        if (stream_heads.size() + group_heads.size() > max_cached_streams) stream_heads.clear();
-        for (const auto& [stream, version] : group_heads) stream_heads[stream] = version;
         return out;
     }
 
-    // The stream's version as the writer sees it: the log (including unsynced writes) plus the
-    // group's earlier appends.
-    result<std::uint64_t> writer_version(const std::string& stream,
-                                         const std::unordered_map<std::string, std::uint64_t>& group_heads) {
-        if (auto g = group_heads.find(stream); g != group_heads.end()) return g->second;
+    // The stream's version as the writer sees it: the log (including unsynced writes and the
+    // group's earlier appends, which write_group puts into the cache as it decides them).
+    result<std::uint64_t> writer_version(const std::string& stream) {
         if (auto c = stream_heads.find(stream); c != stream_heads.end()) return c->second;
         std::string stored;
         const auto s = db->Get(rocksdb::ReadOptions(), heads, stream, &stored);
@@ -711,8 +733,8 @@ struct event_log::impl {
 
     // Idempotency and expected versions for one append; fills `current` with each written
     // stream's version before the append. A duplicate comes back with duplicate = true.
-    result<append_result> decide_one(const pending& p, const std::unordered_map<std::string, std::uint64_t>& group_heads,
-                                     const std::unordered_map<std::string, std::pair<sha256, append_result>>& group_commands,
+    result<append_result> decide_one(const pending& p, const written_group& group,
+                                     const std::unordered_map<std::string_view, std::size_t>& group_commands,
                                      std::vector<std::uint64_t>& current) {
         const auto& rq = p.request;
         auto replay = [&](const sha256& stored_fp, append_result stored) -> result<append_result> {
@@ -724,7 +746,7 @@ struct event_log::impl {
             return stored;
         };
         if (auto it = group_commands.find(rq.command_id); it != group_commands.end())
-            return replay(it->second.first, it->second.second);
+            return replay(group.group[it->second].fingerprint, *group.outcomes[it->second]);
         std::string stored;
         const auto s = db->Get(rocksdb::ReadOptions(), commands, rq.command_id, &stored);
         if (s.ok()) {
@@ -739,7 +761,7 @@ struct event_log::impl {
         current.assign(rq.writes.size(), 0);
         for (std::size_t w = 0; w < rq.writes.size(); ++w) {
             const auto& write = rq.writes[w];
-            auto version = writer_version(write.stream, group_heads);
+            auto version = writer_version(write.stream);
             if (!version) return tl::unexpected(version.error());
             if (!holds(write.expected, *version)) {
                 std::string buffer;
@@ -799,7 +821,9 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     // - events: keys only ever grow, so each insert starts from the previous one (a hint);
     // - heads, commands, snapshots: point lookups only (mostly of keys that do not exist yet: a
     //   new command, a new order), so a hash table instead of a skip list, and bloom filters;
-    // - streams: ordered per stream for reads, so the default skip list.
+    // - streams: read in order within one stream only, so hashed by stream, each stream's
+    //   entries in a sorted list (which becomes a skip list past 256 entries); cheaper to insert
+    //   into than a skip list per stream, most of which would hold a few entries.
     db_options.allow_concurrent_memtable_write = false;  // hash memtables need it; we have one writer
     rocksdb::ColumnFamilyOptions events_options;
     events_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(0));
@@ -819,7 +843,7 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
         table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
         cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
         cf.prefix_extractor = std::make_shared<stream_prefix>();
-        cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 18));
+        cf.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1u << 18));
         return cf;
     };
     std::vector<rocksdb::ColumnFamilyDescriptor> families{
@@ -906,6 +930,7 @@ void event_log::append(append_request request, append_callback on_done) {
     p.bytes = *size;
     p.fingerprint = fingerprint_of(request);
     p.request = std::move(request);
+    encode_records(p);
     p.done = std::move(on_done);
     bool wake = false;
     {

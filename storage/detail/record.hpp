@@ -23,7 +23,9 @@ inline constexpr std::uint8_t event_record_format = 1;
 inline void put_u8(std::string& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
 
 inline void put_le(std::string& out, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xffu));
+    char buffer[8];
+    for (int i = 0; i < bytes; ++i) buffer[i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+    out.append(buffer, static_cast<std::size_t>(bytes));
 }
 inline void put_u32(std::string& out, std::uint32_t v) { put_le(out, v, 4); }
 inline void put_u64(std::string& out, std::uint64_t v) { put_le(out, v, 8); }
@@ -33,9 +35,12 @@ inline void put_str(std::string& out, std::string_view s) {
 }
 
 // Big-endian keys sort numerically under RocksDB's bytewise comparator.
+inline void be64_into(char* out, std::uint64_t v) {
+    for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xffu);
+}
 inline std::string be64(std::uint64_t v) {
     std::string out(8, '\0');
-    for (int i = 7; i >= 0; --i, v >>= 8) out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xffu);
+    be64_into(out.data(), v);
     return out;
 }
 inline std::uint64_t from_be64(std::string_view s) {
@@ -116,6 +121,18 @@ inline void encode_canonical(std::string& out, std::uint64_t position, std::uint
     put_str(out, correlation_id);
     put_str(out, e.data);
     put_str(out, e.metadata);
+}
+
+// The canonical bytes start with a fixed header (format, then position, version and stamp as
+// 8 little-endian bytes each), so an appender can encode its events before the writer knows
+// those three numbers (encode_canonical with zeros) and the writer fills them in place.
+inline void stamp_canonical(std::string& record, std::uint64_t position, std::uint64_t version, std::int64_t stamp_us) {
+    auto set = [&](std::size_t at, std::uint64_t v) {
+        for (std::size_t i = 0; i < 8; ++i) record[at + i] = static_cast<char>((v >> (8 * i)) & 0xffu);
+    };
+    set(1, position);
+    set(9, version);
+    set(17, static_cast<std::uint64_t>(stamp_us));
 }
 
 // Splits a stored value into the event and its canonical bytes; false when it does not decode.
