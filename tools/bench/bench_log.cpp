@@ -1,6 +1,6 @@
 // The event log against raw RocksDB, same machine, same run, same payloads.
 //
-//   build/release/tools/bench/bench_log [--seconds 3] [--dir /var/tmp] [--scan-events 1000000]
+//   build/release/tools/bench/bench_log [--seconds 3] [--dir /var/tmp] [--scan-events 1000000] [--target-rounds 3]
 //
 // Prints markdown tables for docs/benchmarks.md. Every write, ours and raw, is fsync'd.
 #include <algorithm>
@@ -229,6 +229,10 @@ int main(int argc, char** argv) {
     app.add_flag("--profile", profile, "Run only our append for the given shapes (for perf record)");
     bool only_async = false;
     app.add_flag("--only-async", only_async, "With --profile: only the asynchronous appends");
+    int rounds = 3;
+    app.add_option("--target-rounds", rounds,
+                   "Rounds of the target shapes, ours and raw side by side in each (the disk's latency drifts)")
+        ->check(CLI::Range(1, 50));
     CLI11_PARSE(app, argc, argv);
 
     const fs::path root = fs::path(base) / ("dl-bench-" + std::to_string(std::random_device{}()));
@@ -245,8 +249,7 @@ int main(int argc, char** argv) {
         std::printf("## Append: dealerline event log vs raw RocksDB (every write fsync'd, %.0f s per case)\n\n", seconds);
         std::printf("| system | writers (threads or appends in flight) | events/append | events/s | appends/s | p50 µs | p99 µs | ours ÷ raw (events/s) |\n");
         std::printf("|---|---:|---:|---:|---:|---:|---:|---|\n");
-        measurement raw_one_writer{}, raw_64_writers{}, raw_batch64{};
-        measurement ours_one_writer{}, ours_64_threads{}, ours_64_async{};
+        measurement raw_batch64{};
         auto ratio_text = [](const measurement& ours_m, const measurement& raw_m, const storage::log_stats& st) {
             char text[80];
             std::snprintf(text, sizeof text, "**%.2f ×** (%.1f appends/fsync)", ours_m.events_per_s() / raw_m.events_per_s(),
@@ -274,15 +277,6 @@ int main(int argc, char** argv) {
                     row("dealerline, async appends in flight", writers, events, async_m,
                         ratio_text(async_m, raw_m, log.log->stats()).c_str());
                 }
-                if (events == 1 && writers == 1) {
-                    raw_one_writer = raw_m;
-                    ours_one_writer = threads_m;
-                }
-                if (events == 1 && writers == 64) {
-                    raw_64_writers = raw_m;
-                    ours_64_threads = threads_m;
-                    ours_64_async = async_m;
-                }
             }
         }
         if (profile) return 0;
@@ -292,18 +286,59 @@ int main(int argc, char** argv) {
         }
         row("raw RocksDB, ideal: 64 events/fsync", 1, 64, raw_batch64, "");
 
-        std::printf("\n## Targets (issue #2)\n\n");
-        std::printf("| target | measured | goal |\n|---|---:|---:|\n");
-        std::printf("| 64 one-event appends vs raw RocksDB with 64 synced writers: blocking threads | %.2f × | ≥ 3 × |\n",
-                    ours_64_threads.events_per_s() / raw_64_writers.events_per_s());
-        std::printf("| 64 one-event appends vs raw RocksDB with 64 synced writers: async in flight | %.2f × | ≥ 3 × |\n",
-                    ours_64_async.events_per_s() / raw_64_writers.events_per_s());
-        std::printf("| 64 one-event appends vs one raw synced batch of 64 events: blocking threads | %.2f × | ≥ 0.5 × |\n",
-                    ours_64_threads.events_per_s() / raw_batch64.events_per_s());
-        std::printf("| 64 one-event appends vs one raw synced batch of 64 events: async in flight | %.2f × | ≥ 0.5 × |\n",
-                    ours_64_async.events_per_s() / raw_batch64.events_per_s());
-        std::printf("| single appender p50 latency vs one raw synced write | %.2f × | ≤ 1.3 × |\n",
-                    ours_one_writer.p50_us / raw_one_writer.p50_us);
+        // The targets compare measurements taken seconds apart, and this machine's fsync latency
+        // drifts by half over minutes: each round measures every side of every target back to
+        // back, and the medians of the per-round ratios are what the targets are judged on.
+        std::printf("\n## Targets (issue #2), %d rounds of each side back to back\n\n", rounds);
+        std::printf("| round | raw, 64 synced writers | raw, one batch of 64 | ours, 64 blocking threads | ours, 64 async | "
+                    "threads ÷ raw writers | async ÷ raw writers | threads ÷ raw batch | async ÷ raw batch | "
+                    "raw one writer p50 µs | ours one appender p50 µs |\n");
+        std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        std::vector<double> tw, aw, tb, ab, lat;
+        for (int round = 1; round <= rounds; ++round) {
+            measurement raw_w, raw_b, raw_1, ours_t, ours_a, ours_1;
+            {
+                raw_rocksdb raw(fresh());
+                raw_w = run_writers(64, 1, window, [&](int, std::uint64_t) { raw.write(1); });
+                raw_b = run_writers(1, 64, window, [&](int, std::uint64_t) { raw.write(64); });
+                raw_1 = run_writers(1, 1, window, [&](int, std::uint64_t) { raw.write(1); });
+            }
+            {
+                ours log(fresh());
+                ours_t = run_writers(64, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
+                ours_1 = run_writers(1, 1, window, [&](int t, std::uint64_t n) { log.write(t, n + (1u << 30), 1); });
+            }
+            {
+                ours log(fresh());
+                ours_a = run_async(log, 64, 1, window);
+            }
+            tw.push_back(ours_t.events_per_s() / raw_w.events_per_s());
+            aw.push_back(ours_a.events_per_s() / raw_w.events_per_s());
+            tb.push_back(ours_t.events_per_s() / raw_b.events_per_s());
+            ab.push_back(ours_a.events_per_s() / raw_b.events_per_s());
+            lat.push_back(ours_1.p50_us / raw_1.p50_us);
+            std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %.2f × | %.2f × | %.2f × | %.2f × | %.0f | %.0f |\n", round,
+                        raw_w.events_per_s(), raw_b.events_per_s(), ours_t.events_per_s(), ours_a.events_per_s(), tw.back(),
+                        aw.back(), tb.back(), ab.back(), raw_1.p50_us, ours_1.p50_us);
+            std::fflush(stdout);
+        }
+        auto median = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            const auto n = v.size();
+            return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        };
+        auto range = [&](const std::vector<double>& v) {
+            char text[64];
+            std::snprintf(text, sizeof text, "%.2f × (%.2f–%.2f)", median(v), *std::min_element(v.begin(), v.end()),
+                          *std::max_element(v.begin(), v.end()));
+            return std::string(text);
+        };
+        std::printf("\n| target | median (range) over the rounds | goal |\n|---|---:|---:|\n");
+        std::printf("| 64 one-event appends vs raw RocksDB with 64 synced writers: blocking threads | %s | ≥ 3 × |\n", range(tw).c_str());
+        std::printf("| 64 one-event appends vs raw RocksDB with 64 synced writers: async in flight | %s | ≥ 3 × |\n", range(aw).c_str());
+        std::printf("| 64 one-event appends vs one raw synced batch of 64 events: blocking threads | %s | ≥ 0.5 × |\n", range(tb).c_str());
+        std::printf("| 64 one-event appends vs one raw synced batch of 64 events: async in flight | %s | ≥ 0.5 × |\n", range(ab).c_str());
+        std::printf("| single appender p50 latency vs one raw synced write | %s | ≤ 1.3 × |\n", range(lat).c_str());
 
         if (scan_events == 0) return 0;
         // Scan: fill the log quickly with large group commits, then read everything back.
