@@ -288,16 +288,19 @@ struct pending {
 };
 
 // Everything of each event's stored record that the appender knows: the writer only stamps
-// position, version and time, chains the hash and appends it.
+// position, version and time, chains the hash and appends it. The event's data and metadata now
+// live in the record, so the request lets go of them (a 16 MiB append is not held twice).
 void encode_records(pending& p) {
-    const auto& rq = p.request;
-    for (const auto& write : rq.writes) {
-        for (const auto& e : write.events) {
+    auto& rq = p.request;
+    for (auto& write : rq.writes) {
+        for (auto& e : write.events) {
             std::string record;
             record.reserve(64 + write.stream.size() + e.type.size() + rq.command_id.size() + rq.actor.size() +
                            rq.correlation_id.size() + e.data.size() + e.metadata.size() + 32);
             encode_canonical(record, 0, 0, 0, write.stream, e, rq.command_id, rq.actor, rq.correlation_id);
             p.records.push_back(std::move(record));
+            std::string().swap(e.data);
+            std::string().swap(e.metadata);
         }
     }
 }
