@@ -298,36 +298,36 @@ int main(int argc, char** argv) {
         for (int round = 1; round <= rounds; ++round) {
             // Every side on a database of its own, removed afterwards: a memtable flush left over
             // from the previous side would otherwise compete for the disk.
-            auto on_raw = [&](auto measure) {
+            auto on_fresh = [&](auto measure) {
                 const auto dir = fresh();
-                measurement m;
-                {
-                    raw_rocksdb raw(dir);
-                    m = measure(raw);
-                }
+                const measurement m = measure(dir);  // the database is closed when `measure` returns
                 fs::remove_all(dir);
                 return m;
             };
-            auto on_ours = [&](auto measure) {
-                const auto dir = fresh();
-                measurement m;
-                {
-                    ours log(dir);
-                    m = measure(log);
-                }
-                fs::remove_all(dir);
-                return m;
-            };
-            const auto raw_1 = on_raw([&](raw_rocksdb& raw) { return run_writers(1, 1, window, [&](int, std::uint64_t) { raw.write(1); }); });
-            const auto ours_1 = on_ours([&](ours& log) {
+            const auto raw_1 = on_fresh([&](const fs::path& d) {
+                raw_rocksdb raw(d);
+                return run_writers(1, 1, window, [&](int, std::uint64_t) { raw.write(1); });
+            });
+            const auto ours_1 = on_fresh([&](const fs::path& d) {
+                ours log(d);
                 return run_writers(1, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
             });
-            const auto raw_w = on_raw([&](raw_rocksdb& raw) { return run_writers(64, 1, window, [&](int, std::uint64_t) { raw.write(1); }); });
-            const auto ours_t = on_ours([&](ours& log) {
+            const auto raw_w = on_fresh([&](const fs::path& d) {
+                raw_rocksdb raw(d);
+                return run_writers(64, 1, window, [&](int, std::uint64_t) { raw.write(1); });
+            });
+            const auto ours_t = on_fresh([&](const fs::path& d) {
+                ours log(d);
                 return run_writers(64, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
             });
-            const auto ours_a = on_ours([&](ours& log) { return run_async(log, 64, 1, window); });
-            const auto raw_b = on_raw([&](raw_rocksdb& raw) { return run_writers(1, 64, window, [&](int, std::uint64_t) { raw.write(64); }); });
+            const auto ours_a = on_fresh([&](const fs::path& d) {
+                ours log(d);
+                return run_async(log, 64, 1, window);
+            });
+            const auto raw_b = on_fresh([&](const fs::path& d) {
+                raw_rocksdb raw(d);
+                return run_writers(1, 64, window, [&](int, std::uint64_t) { raw.write(64); });
+            });
             tw.push_back(ours_t.events_per_s() / raw_w.events_per_s());
             aw.push_back(ours_a.events_per_s() / raw_w.events_per_s());
             tb.push_back(ours_t.events_per_s() / raw_b.events_per_s());
