@@ -332,14 +332,18 @@ struct server::impl {
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
     void upgrade(request req, const std::shared_ptr<session>& s, const std::string& query, std::string id, steady::time_point started);
+    // What the answer to a command needs once the handler has taken the command itself.
+    struct command_note {
+        std::string command_id, type;
+        steady::time_point started;
+    };
     // A command parsed strictly and ready for the handler, or the answer refusing it.
     struct prepared {
         commands::envelope env;
-        std::string type;
-        steady::time_point started;
+        command_note note;
     };
     tl::expected<prepared, answer> prepare(const token_claims& who, const json::value& body, std::string_view correlation_id);
-    answer answer_of(const prepared&, const commands::result<commands::outcome>&);
+    answer answer_of(const command_note&, const commands::result<commands::outcome>&);
     // One command, waiting for it (bulk requests, websocket messages: on the pool).
     answer execute(const token_claims& who, const json::value& body, std::string_view correlation_id);
     // POST /api/commands on the io thread: a single command goes to the handler without waiting
@@ -997,13 +1001,13 @@ tl::expected<server::impl::prepared, answer> server::impl::prepare(const token_c
     }
     if (stopping)
         return tl::unexpected(error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping"));
-    std::string type(domain::codec::command_type(parsed->command));
-    return prepared{commands::envelope{parsed->command_id, parsed->command, who.actor(), parsed->expected_version,
-                                       std::string(correlation_id.substr(0, 128))},
-                    std::move(type), started};
+    command_note note{parsed->command_id, std::string(domain::codec::command_type(parsed->command)), started};
+    return prepared{commands::envelope{std::move(parsed->command_id), std::move(parsed->command), who.actor(),
+                                       parsed->expected_version, std::string(correlation_id.substr(0, 128))},
+                    std::move(note)};
 }
 
-answer server::impl::answer_of(const prepared& p, const commands::result<commands::outcome>& outcome) {
+answer server::impl::answer_of(const command_note& p, const commands::result<commands::outcome>& outcome) {
     stats.command(p.type, outcome ? (outcome->duplicate ? "duplicate" : "ok") : error_of(outcome.error().what),
                   std::chrono::duration<double>(steady::now() - p.started).count(),
                   outcome && !outcome->duplicate ? outcome->positions.size() : 0);
@@ -1011,7 +1015,7 @@ answer server::impl::answer_of(const prepared& p, const commands::result<command
     json::array positions, events;
     for (auto position : outcome->positions) positions.emplace_back(position);
     for (const auto& e : outcome->events) events.emplace_back(e);
-    return {http::status::ok, json::object{{"command_id", p.env.command_id},
+    return {http::status::ok, json::object{{"command_id", p.command_id},
                                            {"stream", outcome->stream},
                                            {"version", outcome->version},
                                            {"positions", std::move(positions)},
@@ -1022,7 +1026,7 @@ answer server::impl::answer_of(const prepared& p, const commands::result<command
 answer server::impl::execute(const token_claims& who, const json::value& body, std::string_view correlation_id) {
     auto p = prepare(who, body, correlation_id);
     if (!p) return std::move(p.error());
-    return answer_of(*p, handler.handle(p->env));
+    return answer_of(p->note, handler.handle(p->env));
 }
 
 void server::impl::take_command(request req, const std::shared_ptr<session>& s, const std::string& id, steady::time_point started,
@@ -1058,9 +1062,8 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
         --pending;
         return;
     }
-    auto env = p->env;
-    handler.handle_async(std::move(env), [this, reply, keep_alive, p = std::move(*p)](commands::result<commands::outcome> outcome) {
-        auto a = answer_of(p, outcome);
+    handler.handle_async(std::move(p->env), [this, reply, keep_alive, note = std::move(p->note)](commands::result<commands::outcome> outcome) {
+        auto a = answer_of(note, outcome);
         const bool keep = keep_alive && a.status != http::status::service_unavailable;
         reply(to_response(std::move(a), keep));
         --pending;

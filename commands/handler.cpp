@@ -282,7 +282,7 @@ struct handler::impl {
         auto seen = log.find_command(env.command_id, print);
         if (!seen) return done(tl::unexpected(from_storage(seen.error())));
         if (*seen) return done(replay(**seen));
-        auto command = env.command;
+        auto command = std::move(env.command);  // the job keeps it typed; the rest of env goes along
         std::visit(
             [&](auto& group) {
                 using A = decltype(aggregate_for(group));
