@@ -13,8 +13,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -23,6 +21,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 
+#include "storage/detail/json_check.hpp"
 #include "storage/detail/record.hpp"
 
 namespace dealerline::storage {
@@ -132,16 +131,6 @@ bool printable(std::string_view s) {
     });
 }
 
-bool valid_json(std::string_view text) {
-    unsigned char buffer[4096];
-    boost::json::monotonic_resource arena(buffer, sizeof buffer);
-    boost::json::parse_options options;
-    options.max_depth = limits::max_json_depth;
-    boost::system::error_code ec;
-    (void)boost::json::parse(text, ec, &arena, options);  // only the verdict matters
-    return !ec;
-}
-
 // Checks everything that can be checked without the log's state; returns the append's size.
 result<std::size_t> validate(append_request& request) {
     auto bad = [](std::string message) { return tl::unexpected(make_error(error::kind::bad_request, std::move(message))); };
@@ -173,8 +162,8 @@ result<std::size_t> validate(append_request& request) {
                 return bad("event " + e.type + " is " + std::to_string(size) + " bytes; the limit is 1 MiB");
             total += size + e.type.size() + write.stream.size();
             if (total > limits::max_append_bytes) return bad("the append is over the 16 MiB limit");
-            if (!valid_json(e.data)) return bad("data of event " + e.type + " is not valid JSON");
-            if (!valid_json(e.metadata)) return bad("metadata of event " + e.type + " is not valid JSON");
+            if (!valid_json(e.data, limits::max_json_depth)) return bad("data of event " + e.type + " is not valid JSON");
+            if (!valid_json(e.metadata, limits::max_json_depth)) return bad("metadata of event " + e.type + " is not valid JSON");
             ++events;
         }
     }

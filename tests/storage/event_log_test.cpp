@@ -297,6 +297,10 @@ TEST_F(EventLog, BadInputIsRejectedClearlyAndChangesNothing) {
         {"data with trailing garbage", [](auto& r) { r.writes[0].events[0].data = "{} {}"; }},
         {"metadata not JSON", [](auto& r) { r.writes[0].events[0].metadata = "meta"; }},
         {"data too deep", [](auto& r) { r.writes[0].events[0].data = std::string(100, '[') + std::string(100, ']'); }},
+        {"data one level too deep", [](auto& r) { r.writes[0].events[0].data = std::string(65, '[') + std::string(65, ']'); }},
+        {"data empty", [](auto& r) { r.writes[0].events[0].data.clear(); }},
+        {"data a value cut short", [](auto& r) { r.writes[0].events[0].data = R"({"a":[1,2)"; }},
+        {"data not UTF-8", [](auto& r) { r.writes[0].events[0].data = "\"\xff\xfe\""; }},
         {"event over 1 MiB",
          [](auto& r) { r.writes[0].events[0].data = "\"" + std::string((1u << 20) + 1, 'x') + "\""; }},
         {"append over 16 MiB",
@@ -320,6 +324,19 @@ TEST_F(EventLog, BadInputIsRejectedClearlyAndChangesNothing) {
     ok(append_to("order-1", expected_version::no_stream(), {event("A")}, "c-after"));
     EXPECT_EQ(log->head_position(), 2u);
     EXPECT_TRUE(log->verify().value().ok());
+}
+
+TEST_F(EventLog, AnyJsonValueUpToTheDepthLimitIsAccepted) {
+    const std::vector<std::string> values{
+        "{}", "[]", "null", "true", "-0.5e10", "18446744073709551615", R"("text")", " {\"a\" : [1, {\"b\": null}] }\n",
+        std::string(storage::limits::max_json_depth, '[') + std::string(storage::limits::max_json_depth, ']'),
+    };
+    std::uint64_t head = 0;
+    for (const auto& v : values) {
+        ok(append_to("json", expected_version::any(), {event("Value", v)}, "json-" + std::to_string(head)));
+        EXPECT_EQ(log->head_position(), ++head) << v;
+        EXPECT_EQ(log->read_all(head).value().at(0).data, v);
+    }
 }
 
 TEST_F(EventLog, CallbacksMayAppendAgainWithoutNesting) {
