@@ -144,13 +144,19 @@ result<std::size_t> validate(append_request& request) {
     if (request.writes.empty()) return bad("an append needs at least one stream write");
 
     std::size_t total = 0, events = 0;
-    std::unordered_set<std::string_view> seen;
-    for (auto& write : request.writes) {
+    std::unordered_set<std::string_view> seen;  // only for appends to many streams
+    constexpr std::size_t compare_pairwise_up_to = 8;
+    for (std::size_t w = 0; w < request.writes.size(); ++w) {
+        auto& write = request.writes[w];
         if (write.stream.empty()) return bad("stream name is empty");
         if (write.stream.size() > limits::max_stream_name)
             return bad("stream name is longer than 256 bytes: " + write.stream.substr(0, 64) + "…");
         if (!printable(write.stream)) return bad("stream name has control characters");
-        if (!seen.insert(write.stream).second) return bad("stream " + write.stream + " is written twice in one append");
+        const bool twice = request.writes.size() <= compare_pairwise_up_to
+                               ? std::any_of(request.writes.begin(), request.writes.begin() + static_cast<std::ptrdiff_t>(w),
+                                             [&](const stream_write& before) { return before.stream == write.stream; })
+                               : !seen.insert(write.stream).second;
+        if (twice) return bad("stream " + write.stream + " is written twice in one append");
         for (auto& e : write.events) {
             if (e.type.empty()) return bad("event type is empty in stream " + write.stream);
             if (e.type.size() > limits::max_type_name || !printable(e.type))
@@ -180,7 +186,10 @@ sha256 caller_fingerprint(std::string_view fingerprint) {
 // The digest that decides whether a reused command id means the same command.
 sha256 fingerprint_of(const append_request& request) {
     if (!request.fingerprint.empty()) return caller_fingerprint(request.fingerprint);
-    std::string bytes = "content:";
+    // The bytes hashed are part of the stored format (command records keep the digest), so they
+    // stay as they are; only the buffer is kept per thread, sparing an allocation per append.
+    thread_local std::string bytes;
+    bytes.assign("content:");
     for (const auto& write : request.writes) {
         put_str(bytes, write.stream);
         put_u8(bytes, static_cast<std::uint8_t>(write.expected.what));
@@ -195,7 +204,9 @@ sha256 fingerprint_of(const append_request& request) {
     }
     put_str(bytes, request.actor);
     put_str(bytes, request.correlation_id);
-    return thread_hasher().digest(bytes);
+    const sha256 digest = thread_hasher().digest(bytes);
+    if (bytes.capacity() > (64u << 10)) std::string().swap(bytes);  // do not keep a big append's copy
+    return digest;
 }
 
 void encode_command(std::string& out, const sha256& fingerprint, const append_result& r) {
@@ -348,6 +359,9 @@ struct event_log::impl {
     std::condition_variable queue_cv;
     std::deque<pending> queue;
     bool stopping = false;
+    // The writer sleeps on queue_cv and no append has woken it yet (under queue_mutex): appends
+    // that arrive while it is being woken, or while it writes, need not signal again.
+    bool writer_waiting = false;
 
     // Whoever holds it writes: the writer thread, or a caller that found the pipeline idle and
     // writes its own append (one synced write, no thread hand-off). Lock order: queue_mutex,
@@ -439,9 +453,11 @@ struct event_log::impl {
         for (;;) {
             {
                 std::unique_lock lock(queue_mutex);
-                queue_cv.wait(lock, [&] {
-                    return stopping || queue.size() >= write_while_syncing_at || (!queue.empty() && !syncing.load());
-                });
+                while (!(stopping || queue.size() >= write_while_syncing_at || (!queue.empty() && !syncing.load()))) {
+                    writer_waiting = true;
+                    queue_cv.wait(lock);
+                }
+                writer_waiting = false;
                 if (queue.empty()) break;  // stopping, and everything queued has been taken
                 std::size_t bytes = 0;
                 while (!queue.empty() && group.size() < options.max_group_appends &&
@@ -962,8 +978,10 @@ void event_log::append(append_request request, append_callback on_done) {
         }
         impl_->queue.push_back(std::move(p));
         // While a sync runs the writer waits for a pile; waking it for each append would cost a
-        // futile context switch apiece.
-        wake = !impl_->syncing.load() || impl_->queue.size() >= impl::write_while_syncing_at;
+        // futile context switch apiece, and once it is woken, further signals are wasted syscalls.
+        wake = impl_->writer_waiting &&
+               (!impl_->syncing.load() || impl_->queue.size() >= impl::write_while_syncing_at);
+        if (wake) impl_->writer_waiting = false;
     }
     if (wake) impl_->queue_cv.notify_one();
 }
