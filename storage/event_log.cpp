@@ -993,7 +993,23 @@ std::future<result<append_result>> event_log::append_async(append_request reques
     return future;
 }
 
-result<append_result> event_log::append(append_request request) { return append_async(std::move(request)).get(); }
+result<append_result> event_log::append(append_request request) {
+    // One allocation and one futex (a promise and its future cost two allocations and a mutex).
+    // The callback shares the waiter, so it may still be notifying when the caller has woken
+    // and returned.
+    struct waiter {
+        std::atomic<std::uint32_t> done{0};
+        std::optional<result<append_result>> outcome;
+    };
+    auto w = std::make_shared<waiter>();
+    append(std::move(request), [w](result<append_result> r) {
+        w->outcome.emplace(std::move(r));
+        w->done.store(1, std::memory_order_release);
+        w->done.notify_one();
+    });
+    w->done.wait(0, std::memory_order_acquire);
+    return std::move(*w->outcome);
+}
 
 result<std::uint64_t> event_log::scan(std::uint64_t from, std::uint64_t to,
                                       const std::function<bool(const event_view&)>& visit) const {
