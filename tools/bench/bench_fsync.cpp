@@ -5,6 +5,7 @@
 //
 // Each thread appends 4 KiB to a shared file and fdatasyncs it, in a loop; then the same on a
 // file that was filled with zeros beforehand (an overwrite needs no metadata journalled).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -33,8 +34,10 @@ result measure(const fs::path& file, int threads, bool prewritten, double second
     const int fd = ::open(file.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0644);
     if (fd < 0) throw std::runtime_error("cannot create " + file.string());
     if (prewritten) {
+        // Enough zeros that the threads never write past them (4 KiB per sync, at most 30k/s).
         const std::vector<char> zeros(1 << 20, 0);
-        for (int i = 0; i < 256; ++i)
+        const auto mib = std::max<long>(256, static_cast<long>(seconds * 30000 * 4096 / (1 << 20)) + 1);
+        for (long i = 0; i < mib; ++i)
             if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size())) throw std::runtime_error("write failed");
         if (::fsync(fd) != 0) throw std::runtime_error("fsync failed");
     }

@@ -345,30 +345,27 @@ int main(int argc, char** argv) {
                 fs::remove_all(dir);
                 return m;
             };
-            const auto raw_1 = on_fresh([&](const fs::path& d) {
-                raw_rocksdb raw(d);
-                return run_writers(1, 1, window, [&](int, std::uint64_t) { raw.write(1); });
-            });
-            const auto ours_1 = on_fresh([&](const fs::path& d) {
-                ours log(d);
-                return run_writers(1, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
-            });
-            const auto raw_w = on_fresh([&](const fs::path& d) {
-                raw_rocksdb raw(d);
-                return run_writers(64, 1, window, [&](int, std::uint64_t) { raw.write(1); });
-            });
-            const auto ours_t = on_fresh([&](const fs::path& d) {
-                ours log(d);
-                return run_writers(64, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
-            });
+            auto raw_side = [&](int writers, int events) {
+                return on_fresh([&](const fs::path& d) {
+                    raw_rocksdb raw(d);
+                    return run_writers(writers, events, window, [&](int, std::uint64_t) { raw.write(events); });
+                });
+            };
+            auto ours_threads = [&](int writers) {
+                return on_fresh([&](const fs::path& d) {
+                    ours log(d);
+                    return run_writers(writers, 1, window, [&](int t, std::uint64_t n) { log.write(t, n, 1); });
+                });
+            };
+            const auto raw_1 = raw_side(1, 1);
+            const auto ours_1 = ours_threads(1);
+            const auto raw_w = raw_side(64, 1);
+            const auto ours_t = ours_threads(64);
             const auto ours_a = on_fresh([&](const fs::path& d) {
                 ours log(d);
                 return run_async(log, 64, 1, window);
             });
-            const auto raw_b = on_fresh([&](const fs::path& d) {
-                raw_rocksdb raw(d);
-                return run_writers(1, 64, window, [&](int, std::uint64_t) { raw.write(64); });
-            });
+            const auto raw_b = raw_side(1, 64);
             tw.push_back(ours_t.events_per_s() / raw_w.events_per_s());
             aw.push_back(ours_a.events_per_s() / raw_w.events_per_s());
             tb.push_back(ours_t.events_per_s() / raw_b.events_per_s());
