@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
@@ -23,6 +24,7 @@
 
 #include "storage/detail/json_check.hpp"
 #include "storage/detail/record.hpp"
+#include "storage/detail/wal_files.hpp"
 
 namespace dealerline::storage {
 
@@ -331,6 +333,10 @@ struct event_log::impl {
     std::filesystem::path dir;
     std::filesystem::path secondary_dir;  // follow mode only
     log_options options;
+    // Outlive db: the WAL files' FileSystem and its Env, and the filter recovery replays through.
+    std::shared_ptr<rocksdb::FileSystem> fs;
+    std::unique_ptr<rocksdb::Env> env;
+    std::unique_ptr<detail::position_gap_filter> gap_filter;
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::ColumnFamilyHandle* meta = nullptr;
@@ -866,6 +872,21 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     auto i = std::make_unique<impl>();
     i->dir = dir;
     i->options = std::move(options);
+    // Recovery stops at the first gap in positions: with zeroed WAL files a crash can leave a
+    // zero page before one that reached the disk, and RocksDB's reader skips zero blocks.
+    i->gap_filter = std::make_unique<detail::position_gap_filter>(cf_events);
+    db_options.wal_filter = i->gap_filter.get();
+    if (i->options.read_only && i->options.follow) {
+        i->fs = detail::follower_fs(rocksdb::FileSystem::Default(), dir);
+    } else if (!i->options.read_only && i->options.wal_zeroed_ahead > 0) {
+        i->fs = detail::writer_fs(rocksdb::FileSystem::Default(), dir, i->options.wal_zeroed_ahead);
+    } else if (!i->options.read_only) {
+        fs::remove(dir / detail::synced_wal_file, ec);  // no zeroed WAL now: followers read to the end
+    }
+    if (i->fs) {
+        i->env = rocksdb::NewCompositeEnv(i->fs);
+        db_options.env = i->env.get();
+    }
     rocksdb::Status s;
     if (i->options.read_only && i->options.follow) {
         // A secondary instance can catch up with the writer later (--follow); it keeps its own

@@ -153,6 +153,9 @@ struct log_options {
     // Upper bounds on one group commit.
     std::size_t max_group_appends = 4096;
     std::size_t max_group_bytes = 32u << 20;
+    // The writer keeps this many bytes of its WAL file written with zeros ahead of the data, so
+    // that a sync has no file size to commit (storage/detail/wal_files.hpp). 0: plain appends.
+    std::uint64_t wal_zeroed_ahead = 8u << 20;
 };
 
 // Limits on what one append may carry (bad input beyond them is rejected before it is queued).
