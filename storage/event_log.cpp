@@ -325,7 +325,8 @@ struct written_group {
 //              memtables updated), and passes the group on;
 //   syncer:    fsyncs the WAL (DB::SyncWAL, which does not block the writer) and so makes every
 //              group written before it started durable at once; only then publishes the new head;
-//   completer: answers the callers of large cohorts (a futex wake each) off the syncer's path.
+//   completer: answers half of each large cohort (a futex wake or a callback each) while the
+//              syncer answers the other half.
 // The writer's CPU work overlaps the syncer's fsync. When nothing else is pending, the writer
 // syncs by itself, saving a thread hand-off for a lone appender.
 // Readers never see past the published head, so nothing unsynced is ever shown or acknowledged.
@@ -624,7 +625,10 @@ struct event_log::impl {
         }
     }
 
-    // Small cohorts are answered on this thread, large ones by the completer.
+    // Small cohorts are answered on this thread. Large ones on two at once: the completer takes
+    // the first half and this thread (the syncer, which usually waits for the writer's next group
+    // anyway) the rest. Waking a blocked appender or running a callback costs microseconds
+    // apiece here, and the cohort's next appends reach the writer only as they are answered.
     void answer_all(std::vector<written_group>& groups) {
         std::size_t appends = 0;
         for (const auto& g : groups) appends += g.group.size();
@@ -632,11 +636,34 @@ struct event_log::impl {
             for (auto& g : groups) answer(g);
             return;
         }
+        std::vector<written_group> rest;
         {
             std::lock_guard lock(done_mutex);
-            for (auto& g : groups) to_complete.push_back(std::move(g));
+            std::size_t given = 0;
+            for (auto& g : groups) {
+                const std::size_t take = std::min(g.group.size(), appends / 2 - given);
+                given += take;
+                if (take == g.group.size()) {
+                    to_complete.push_back(std::move(g));
+                    continue;
+                }
+                if (take > 0) to_complete.push_back(split_front(g, take));
+                rest.push_back(std::move(g));
+            }
         }
         done_cv.notify_one();
+        for (auto& g : rest) answer(g);
+    }
+
+    // The first `n` appends of a group and their outcomes, moved out of it (for answering only).
+    static written_group split_front(written_group& g, std::size_t n) {
+        written_group front;
+        const auto cut = static_cast<std::ptrdiff_t>(n);
+        front.group.assign(std::make_move_iterator(g.group.begin()), std::make_move_iterator(g.group.begin() + cut));
+        front.outcomes.assign(std::make_move_iterator(g.outcomes.begin()), std::make_move_iterator(g.outcomes.begin() + cut));
+        g.group.erase(g.group.begin(), g.group.begin() + cut);
+        g.outcomes.erase(g.outcomes.begin(), g.outcomes.begin() + cut);
+        return front;
     }
 
     // Decides every append of the group against the log (which includes what this writer wrote
