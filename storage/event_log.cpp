@@ -383,7 +383,7 @@ struct event_log::impl {
     std::atomic<bool> syncing{false};
     // While a sync runs, the writer lets appends pile up to this many (or until the sync ends)
     // before writing them: one Write call per few appends would cost more CPU than it overlaps.
-    static constexpr std::size_t write_while_syncing_at = 16;
+    static constexpr std::size_t write_while_syncing_at = 8;
     static constexpr std::size_t write_alone_up_to = 4;
     bool writer_done = false;
 
@@ -688,13 +688,14 @@ struct event_log::impl {
         sha256 hash = chain_hash;
         const std::int64_t stamp = std::max(now(), last_stamp);
         std::vector<std::uint64_t> current;
+        std::vector<std::uint64_t*> cached;  // each written stream's entry in stream_heads
         std::string key, value;
         char position_key[8], head_value[8];
 
         for (std::size_t i = 0; i < out.group.size(); ++i) {
             auto& p = out.group[i];
             auto& rq = p.request;
-            out.outcomes.push_back(decide_one(p, out, group_commands, current));
+            out.outcomes.push_back(decide_one(p, out, group_commands, current, cached));
             if (!out.outcomes.back() || out.outcomes.back()->duplicate) continue;
 
             append_result r;
@@ -724,7 +725,7 @@ struct event_log::impl {
                 if (version != current[w]) {
                     for (std::size_t b = 0; b < 8; ++b) head_value[b] = static_cast<char>((version >> (8 * b)) & 0xffu);
                     (void)batch.Put(heads, write.stream, rocksdb::Slice(head_value, sizeof head_value));
-                    stream_heads.insert_or_assign(write.stream, version);
+                    *cached[w] = version;
                 }
                 r.streams.push_back({write.stream, version});
             }
@@ -756,8 +757,10 @@ struct event_log::impl {
 
     // The stream's version as the writer sees it: the log (including unsynced writes and the
     // group's earlier appends, which write_group puts into the cache as it decides them).
-    result<std::uint64_t> writer_version(const std::string& stream) {
-        if (auto c = stream_heads.find(stream); c != stream_heads.end()) return c->second;
+    // Returns its entry in the cache (stable: the map's nodes do not move), for the caller to
+    // update without hashing the name again.
+    result<std::uint64_t*> writer_version(const std::string& stream) {
+        if (auto c = stream_heads.find(stream); c != stream_heads.end()) return &c->second;
         std::string stored;
         const auto s = db->Get(rocksdb::ReadOptions(), heads, stream, &stored);
         std::uint64_t version = 0;
@@ -768,15 +771,15 @@ struct event_log::impl {
         } else if (!s.IsNotFound()) {
             return tl::unexpected(io_error(s, "reading the stream heads"));
         }
-        stream_heads.emplace(stream, version);
-        return version;
+        return &stream_heads.emplace(stream, version).first->second;
     }
 
     // Idempotency and expected versions for one append; fills `current` with each written
-    // stream's version before the append. A duplicate comes back with duplicate = true.
+    // stream's version before the append and `cached` with its entry in the writer's cache. A
+    // duplicate comes back with duplicate = true.
     result<append_result> decide_one(const pending& p, const written_group& group,
                                      const std::unordered_map<std::string_view, std::size_t>& group_commands,
-                                     std::vector<std::uint64_t>& current) {
+                                     std::vector<std::uint64_t>& current, std::vector<std::uint64_t*>& cached) {
         const auto& rq = p.request;
         auto replay = [&](const sha256& stored_fp, append_result stored) -> result<append_result> {
             if (stored_fp != p.fingerprint)
@@ -800,17 +803,20 @@ struct event_log::impl {
         if (!s.IsNotFound()) return tl::unexpected(io_error(s, "reading the command index"));
 
         current.assign(rq.writes.size(), 0);
+        cached.assign(rq.writes.size(), nullptr);
         for (std::size_t w = 0; w < rq.writes.size(); ++w) {
             const auto& write = rq.writes[w];
-            auto version = writer_version(write.stream);
-            if (!version) return tl::unexpected(version.error());
-            if (!holds(write.expected, *version)) {
+            auto entry = writer_version(write.stream);
+            if (!entry) return tl::unexpected(entry.error());
+            const std::uint64_t version = **entry;
+            if (!holds(write.expected, version)) {
                 std::string buffer;
                 return tl::unexpected(make_error(
-                    error::kind::conflict, "stream " + write.stream + " is at version " + std::to_string(*version) +
+                    error::kind::conflict, "stream " + write.stream + " is at version " + std::to_string(version) +
                                                ", expected " + std::string(expected_text(write.expected, buffer))));
             }
-            current[w] = *version;
+            current[w] = version;
+            cached[w] = *entry;
         }
         return append_result{};
     }
