@@ -1,5 +1,7 @@
 #include "storage/detail/wal_files.hpp"
 
+#include "storage/detail/record.hpp"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -304,7 +306,10 @@ class wal_reader final : public rocksdb::FSSequentialFile {
 public:
     wal_reader(std::string name, std::uint64_t number, int fd, std::filesystem::path synced)
         : name_(std::move(name)), number_(number), fd_(fd), synced_(std::move(synced)) {}
-    ~wal_reader() override { ::close(fd_); }
+    ~wal_reader() override {
+        ::close(fd_);
+        if (synced_fd_ >= 0) ::close(synced_fd_);
+    }
 
     rocksdb::IOStatus Read(std::size_t n, const rocksdb::IOOptions&, rocksdb::Slice* result, char* scratch,
                            rocksdb::IODebugContext*) override {
@@ -329,16 +334,17 @@ public:
     }
 
 private:
-    // How much of `n` more bytes may be read: all, unless this is the writer's live WAL.
-    std::uint64_t clamp(std::uint64_t n) const {
-        const int fd = ::open(synced_.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return n;  // the writer keeps no zeroed WAL
+    // How much of `n` more bytes may be read: all, unless this is the writer's live WAL. The
+    // writer updates the file in place and never replaces it, so one descriptor serves (if it is
+    // deleted, by a writer without zeroing, its last number is older than any WAL to come).
+    std::uint64_t clamp(std::uint64_t n) {
+        if (synced_fd_ < 0) synced_fd_ = ::open(synced_.c_str(), O_RDONLY | O_CLOEXEC);
+        if (synced_fd_ < 0) return n;  // the writer keeps no zeroed WAL
         std::uint64_t record[3] = {};
         bool consistent = false;
         for (int attempt = 0; attempt < 100 && !consistent; ++attempt)  // a concurrent update is 24 bytes
-            consistent = ::pread(fd, record, sizeof record, 0) == static_cast<ssize_t>(sizeof record) &&
+            consistent = ::pread(synced_fd_, record, sizeof record, 0) == static_cast<ssize_t>(sizeof record) &&
                          (record[0] ^ record[1] ^ synced_check) == record[2];
-        ::close(fd);
         if (!consistent || record[0] != number_) return n;
         return record[1] > pos_ ? std::min(n, record[1] - pos_) : 0;
     }
@@ -347,6 +353,7 @@ private:
     std::uint64_t number_;
     int fd_;
     std::filesystem::path synced_;
+    int synced_fd_ = -1;
     std::uint64_t pos_ = 0;
 };
 
@@ -375,8 +382,7 @@ struct positions_in_batch final : rocksdb::WriteBatch::Handler {
     explicit positions_in_batch(std::uint32_t events_family) : family(events_family) {}
     rocksdb::Status PutCF(std::uint32_t column_family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
         if (column_family != family || key.size() != 8) return rocksdb::Status::OK();
-        std::uint64_t p = 0;
-        for (std::size_t i = 0; i < 8; ++i) p = (p << 8) | static_cast<unsigned char>(key[i]);
+        const std::uint64_t p = from_be64(key.ToStringView());
         if (first == 0) first = p;
         last = p;
         return rocksdb::Status::OK();
@@ -418,10 +424,7 @@ rocksdb::WalFilter::WalProcessingOption position_gap_filter::LogRecordFound(unsi
     positions_in_batch found(family_id_);
     if (!batch.Iterate(&found).ok()) return WalProcessingOption::kContinueProcessing;  // not one of ours to judge
     if (found.first == 0) return WalProcessingOption::kContinueProcessing;
-    if (next_ != 0 && found.first != next_) {
-        stopped_at_ = next_;
-        return WalProcessingOption::kStopReplay;
-    }
+    if (next_ != 0 && found.first != next_) return WalProcessingOption::kStopReplay;
     next_ = found.last + 1;
     return WalProcessingOption::kContinueProcessing;
 }

@@ -50,15 +50,11 @@ public:
                                        bool* batch_changed) override;
     const char* Name() const override { return "dealerline-position-gap"; }
 
-    // The position the replay stopped before because it was missing (0: it did not stop).
-    std::uint64_t stopped_at() const { return stopped_at_; }
-
 private:
     std::string family_name_;
     std::uint32_t family_id_ = 0;
     bool known_ = false;
     std::uint64_t next_ = 0;  // 0: no event seen yet
-    std::uint64_t stopped_at_ = 0;
 };
 
 }  // namespace dealerline::storage::detail
