@@ -98,6 +98,16 @@ private:
     std::atomic<bool> closed_{false};
 };
 
+// The live feed's message type for an event, or empty when the feed does not carry it.
+std::string live_type(const storage::recorded_event& e) {
+    if (e.stream.starts_with("order-")) return "order_status";
+    if (e.stream.starts_with("claim-")) return "claim_status";
+    if (e.type == "OpeningBalanceSet" || e.type == "InvoiceIssued" || e.type == "InvoiceVoided" || e.type == "PaymentRecorded" ||
+        e.type == "PaymentReversed" || e.type == "CreditNoteIssued")
+        return "account_entry";
+    return "";
+}
+
 // What a client with this filter must receive after `after`, from the log itself: the order and
 // claim events and the account entries (opening balance, invoice issued or voided, payment
 // recorded or reversed, credit note) of the dealer (all dealers when empty), in position order.
@@ -110,14 +120,8 @@ std::vector<std::uint64_t> expected_positions(const storage::event_log& log, std
         const auto data = json::parse(e.data);
         const auto* d = data.as_object().if_contains("dealer_id");
         if (e.version == 1 && d) owner[e.stream] = d->as_string().c_str();
-        std::string type;
-        if (e.stream.starts_with("order-")) type = "order_status";
-        else if (e.stream.starts_with("claim-")) type = "claim_status";
-        else if (e.type == "OpeningBalanceSet" || e.type == "InvoiceIssued" || e.type == "InvoiceVoided" || e.type == "PaymentRecorded" ||
-                 e.type == "PaymentReversed" || e.type == "CreditNoteIssued") {
-            type = "account_entry";
-            if (d) owner[e.stream] = d->as_string().c_str();
-        }
+        const auto type = live_type(e);
+        if (type == "account_entry" && d) owner[e.stream] = d->as_string().c_str();
         if (type.empty()) continue;
         if (e.position > after && (dealer.empty() || owner[e.stream] == dealer) && (types.empty() || types.contains(type)))
             out.push_back(e.position);
@@ -328,9 +332,20 @@ TEST_F(SlowLive, AClientThatStopsReadingIsClosedWhileTheOthersKeepUp) {
         EXPECT_TRUE(eventually([&] { return fast.caught_up().has_value(); }));
         return fast.caught_up();
     }();
-    // Enough traffic to fill the slow client's socket buffers and then its queue.
-    for (int round = 0; round < 40; ++round) {
-        for (int i = 0; i < 100; ++i) plant.step();
+    // Enough traffic to fill the slow client's socket buffers and then its queue. In rounds the
+    // fast client keeps up with: on 2 busy cores (ASan, other tests) a burst of 100 steps can put
+    // any reader 50 messages behind, and this test is about the one that stops reading.
+    std::size_t sent = 0;  // messages for every client so far (counted from the log, new events only)
+    std::uint64_t counted_to = from;
+    for (int round = 0; round < 400; ++round) {
+        for (int i = 0; i < 10; ++i) plant.step();
+        auto fresh = log->read_all(counted_to + 1, 1'000'000);
+        ASSERT_TRUE(fresh);
+        for (const auto& e : *fresh) {
+            if (!live_type(e).empty()) ++sent;
+            counted_to = e.position;
+        }
+        ASSERT_TRUE(eventually([&] { return fast.positions().size() >= sent || fast.closed(); }, 30s));
         if (call(http::verb::get, "/metrics").raw.find("dealerline_websocket_slow_clients_dropped_total 1") != std::string::npos) break;
     }
     auto metrics = call(http::verb::get, "/metrics").raw;
