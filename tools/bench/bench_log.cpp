@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -210,6 +211,23 @@ measurement run_async(ours& log, int in_flight, int events, std::chrono::duratio
     return m;
 }
 
+// On-CPU nanoseconds so far of this process's threads named `name` (from schedstat): the writer's
+// CPU per append is a steadier figure than throughput, which follows the disk's drifting fsyncs.
+std::uint64_t thread_cpu_ns(const std::string& name) {
+    std::uint64_t total = 0;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string c;
+        std::getline(comm, c);
+        if (c != name) continue;
+        std::ifstream sched(task.path() / "schedstat");
+        std::uint64_t ns = 0;
+        sched >> ns;
+        total += ns;
+    }
+    return total;
+}
+
 // Nanoseconds per call of `check` on `text`, best of five runs of `n` calls.
 template <class F>
 double ns_per_check(F check, std::string_view text, int n = 200000) {
@@ -314,9 +332,18 @@ int main(int argc, char** argv) {
                 }
                 if (writers > 1) {
                     ours log(fresh());
+                    const char* const names[] = {"dl-log-writer", "dl-log-sync", "dl-log-answer", "dl-wal-zeroer"};
+                    std::uint64_t before[4];
+                    for (int k = 0; k < 4; ++k) before[k] = thread_cpu_ns(names[k]);
                     async_m = run_async(log, writers, events, window);
                     row("dealerline, async appends in flight", writers, events, async_m,
                         ratio_text(async_m, raw_m, log.log->stats()).c_str());
+                    for (int k = 0; profile && k < 4; ++k) {
+                        const auto ns = static_cast<double>(thread_cpu_ns(names[k]) - before[k]);
+                        std::printf("%s: %.2f µs of CPU per append, busy %.0f %% of the window\n", names[k],
+                                    ns / 1e3 / static_cast<double>(std::max<std::uint64_t>(1, async_m.appends)),
+                                    ns / 1e7 / async_m.seconds);
+                    }
                 }
             }
         }
