@@ -32,12 +32,20 @@ mkdir -p "$data"
 
 serve_pid="" sim_pid=""
 cleanup() {
+  # Every step runs whatever the one before returned. A terminal's Ctrl-C reaches the whole
+  # process group, so the simulator and the server may be stopping or gone already: signal what
+  # is left, then wait for both, and verify the log once the server has let go of it.
+  set +e
   # The simulator first (no traffic into a stopping server), then the server (SIGTERM: graceful).
-  [[ -n $sim_pid ]] && kill -TERM "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-  if [[ -n $serve_pid ]] && kill -TERM "$serve_pid" 2>/dev/null; then
-    wait "$serve_pid" 2>/dev/null || true
+  if [[ -n $sim_pid ]]; then
+    kill -TERM "$sim_pid" 2>/dev/null
+    wait "$sim_pid" 2>/dev/null
+  fi
+  if [[ -n $serve_pid ]]; then
+    kill -TERM "$serve_pid" 2>/dev/null
+    wait "$serve_pid" 2>/dev/null
     echo "dealerline: server stopped"
-    "$bin" audit verify --data "$data/log" || true
+    "$bin" audit verify --data "$data/log"
   fi
   dl_pg_stop "$data/pg"
 }
