@@ -6,7 +6,9 @@
 // process managers reserve and issue stock, invoice shipments and allocate payments), and a
 // quarter of the dealers have telecom subscriptions whose plans change, pause and end. Tokens are minted with the server's
 // secret, one per dealer and one per staff role.
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "api/auth.hpp"
@@ -62,6 +65,19 @@ struct tally {
     std::atomic<std::uint64_t> sent{0}, ok{0}, refused{0}, failed{0};
 };
 
+// What an earlier run left open on the same log (the demo restarts on its data): orders not yet
+// delivered, rejected or cancelled, and what each dealer owes. The plant goes on with them, so
+// that no order stays where the last run stopped.
+struct carried_over {
+    struct order {
+        std::string id, dealer_id;
+        std::int64_t units = 0, done = 0, total = 0;
+        int stage = 0;  // as plant's orders: 0 placed … 4 shipped
+    };
+    std::vector<order> orders;
+    std::vector<std::pair<std::string, std::int64_t>> owed;  // dealer, balance due
+};
+
 // One command for the server, and whose token sends it.
 struct next_command {
     domain::codec::any_command command;
@@ -72,6 +88,8 @@ struct next_command {
 // just moves the model on).
 class plant {
 public:
+    static constexpr std::size_t max_orders = 400;  // open at once in this plant's model
+
     plant(std::uint64_t seed, std::string tag, const std::string& secret, int dealers, std::int64_t expires)
         : rng_(seed), tag_(std::move(tag)) {
         for (int i = 1; i <= dealers; ++i) {
@@ -112,7 +130,7 @@ public:
         using namespace domain;
         std::erase_if(orders_, [](const order& o) { return o.stage >= 5; });
         const int dice = pick(100);
-        if (orders_.size() < 5 || (dice < 20 && orders_.size() < 400)) return place();
+        if (orders_.size() < 5 || (dice < 20 && orders_.size() < max_orders)) return place();
         if (dice < 26 && !delivered_.empty()) return claim_step();
         if (dice < 30 && owing_ > 0) return payment();
         if (dice < 32) return stock_step();
@@ -148,6 +166,20 @@ public:
                 return {order_command{confirm_delivery{o.id, std::optional<std::string>("Anna")}}, o.dealer_token};
             }
         }
+    }
+
+    // Takes over an order an earlier run left open, and what a dealer owes (dealers this plant
+    // does not have are left alone).
+    void adopt(const carried_over::order& o) {
+        const auto d = std::find_if(dealers_.begin(), dealers_.end(), [&](const dealer& x) { return x.id == o.dealer_id; });
+        if (d == dealers_.end() || orders_.size() >= max_orders) return;
+        orders_.push_back({o.id, d->token, static_cast<std::size_t>(d - dealers_.begin()), o.units, o.done, o.total, o.stage});
+    }
+    void owes(const std::string& dealer_id, std::int64_t amount) {
+        const auto d = std::find_if(dealers_.begin(), dealers_.end(), [&](const dealer& x) { return x.id == dealer_id; });
+        if (d == dealers_.end() || amount <= 0) return;
+        owed_[static_cast<std::size_t>(d - dealers_.begin())] += amount;
+        owing_ += amount;
     }
 
     // The server refused what the model expected to work: forget that order or claim.
@@ -298,6 +330,54 @@ private:
     std::uint64_t orders_placed_ = 0, claims_filed_ = 0, subscriptions_started_ = 0, payments_ = 0;
 };
 
+std::int64_t int_field(const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_int64() ? v->as_int64() : 0;
+}
+
+// Read from the read models, which may lag the log a little: a step the server then refuses just
+// drops that order from the plant. Nothing read is fatal: the plant starts afresh instead.
+carried_over read_open_work(http_client& client, const std::string& staff_token, int dealers, std::size_t at_most) {
+    carried_over out;
+    auto ours = [&](std::string_view id) {  // D-0001 … D-<dealers>
+        int n = 0;
+        if (id.size() < 3 || !id.starts_with("D-") || std::from_chars(id.data() + 2, id.data() + id.size(), n).ec != std::errc()) return false;
+        return n >= 1 && n <= dealers && id == dealer_id(n);
+    };
+    static const char* const open_statuses[] = {"placed", "accepted", "in_production", "produced", "shipped"};
+    for (int stage = 0; stage < 5 && out.orders.size() < at_most; ++stage) {
+        std::string cursor;
+        for (;;) {
+            const auto answer = client.get("/api/orders?status=" + std::string(open_statuses[stage]) + "&limit=200" +
+                                               (cursor.empty() ? "" : "&cursor=" + cursor),
+                                           staff_token);
+            boost::system::error_code ec;
+            const auto page = answer.status == 200 ? json::parse(answer.body, ec) : json::value();
+            if (ec || !page.is_object() || !page.as_object().contains("orders") || !page.at("orders").is_array()) break;
+            for (const auto& row : page.at("orders").as_array()) {
+                if (!row.is_object() || out.orders.size() >= at_most) break;
+                const auto& o = row.as_object();
+                const auto* id = o.if_contains("order_id");
+                const auto* dealer = o.if_contains("dealer_id");
+                if (!id || !id->is_string() || !dealer || !dealer->is_string() || !ours(dealer->as_string())) continue;
+                out.orders.push_back({std::string(id->as_string()), std::string(dealer->as_string()), int_field(o, "total_units"),
+                                      int_field(o, "completed_units"), int_field(o, "total"), stage});
+            }
+            const auto* next = page.as_object().if_contains("next_cursor");
+            if (out.orders.size() >= at_most || !next || !next->is_int64()) break;  // null: the last page
+            cursor = std::to_string(next->as_int64());
+        }
+    }
+    for (int i = 1; i <= dealers; ++i) {
+        const auto answer = client.get("/api/dealers/" + dealer_id(i) + "/account?limit=1", staff_token);
+        boost::system::error_code ec;
+        const auto account = answer.status == 200 ? json::parse(answer.body, ec) : json::value();
+        if (ec || !account.is_object()) continue;
+        if (const auto balance = int_field(account.as_object(), "balance"); balance > 0) out.owed.emplace_back(dealer_id(i), balance);
+    }
+    return out;
+}
+
 std::string body_of(const domain::codec::any_command& c, const std::string& command_id) {
     return json::serialize(json::object{{"command_id", command_id},
                                         {"type", domain::codec::command_type(c)},
@@ -330,9 +410,11 @@ int run_simulate(const simulate_options& o) {
         }
     }
     const std::uint64_t seed = o.seed ? o.seed : static_cast<std::uint64_t>(steady::now().time_since_epoch().count());
-    // Ids unique to this run, so that a restarted demo goes on beside what is in the log.
-    char tag[16];
-    std::snprintf(tag, sizeof tag, "%llx", static_cast<unsigned long long>(unix_now() % 0xFFFFFF));
+    // Ids unique to this run, so that a restarted demo goes on beside what is in the log (from the
+    // clock in microseconds: two runs in one second must not share their command ids).
+    char tag[24];
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::snprintf(tag, sizeof tag, "%llx", static_cast<unsigned long long>(micros % (1ll << 44)));
     const std::int64_t expires = unix_now() + 30 * 24 * 3600;
     tally counts;
     auto send = [&](http_client& client, plant& p, const next_command& c, const std::string& command_id) {
@@ -355,8 +437,11 @@ int run_simulate(const simulate_options& o) {
             return;
         }
     };
+    carried_over earlier;
     {
         http_client client(o.url);
+        earlier = read_open_work(client, *api::issue_token(o.secret, {"sim-accountant", domain::role::accountant, "", expires}),
+                                 o.dealers, plant::max_orders * static_cast<std::size_t>(o.connections));
         plant first(seed, tag, o.secret, o.dealers, expires);
         int n = 0;
         for (const auto& r : first.registrations()) send(client, first, r, "sim-register-" + dealer_id(++n));
@@ -364,13 +449,17 @@ int run_simulate(const simulate_options& o) {
         for (const auto& c : first.setup()) send(client, first, c, "sim-setup-" + std::string(tag) + "-" + std::to_string(++n));
     }
     std::cerr << "dealerline simulate: " << o.dealers << " dealers, " << o.rate << " changes/s on " << o.connections
-              << " connection(s); Ctrl-C stops\n";
+              << " connection(s), going on with " << earlier.orders.size() << " open order(s) of earlier runs; Ctrl-C stops\n";
     const auto started = steady::now();
     std::vector<std::thread> workers;
     for (int w = 0; w < o.connections; ++w) {
         workers.emplace_back([&, w] {
             http_client client(o.url);
             plant p(seed + static_cast<std::uint64_t>(w), std::string(tag) + "w" + std::to_string(w), o.secret, o.dealers, expires);
+            for (std::size_t i = static_cast<std::size_t>(w); i < earlier.orders.size(); i += static_cast<std::size_t>(o.connections))
+                p.adopt(earlier.orders[i]);
+            if (w == 0)
+                for (const auto& [dealer, amount] : earlier.owed) p.owes(dealer, amount);
             const auto interval = std::chrono::duration<double>(o.connections / o.rate);
             auto next = steady::now();
             std::uint64_t n = 0;

@@ -215,6 +215,33 @@ TEST(ServeCli, TheSimulatorDrivesAServedPlant) {
                db.scalar("SELECT count(*) FROM analytics.stock_movements WHERE issued > 0 AND actor = 'system:fulfilment'") != "0" &&
                db.scalar("SELECT count(*) FROM analytics.mrr_monthly WHERE mrr > 0") != "0";
     })) << db.rows("SELECT source, status, count(*) FROM portal.invoices GROUP BY 1, 2") << db.rows("SELECT * FROM portal.subscriptions");
+
+    // Restarted on the same log (as the demo is), the simulator goes on with the orders the first
+    // run left open. Their statuses are taken once every projection has caught up, so that what
+    // changes afterwards is the second run's doing.
+    auto caught_up = [&] {
+        const auto metrics = http(server.port, "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        std::istringstream lines(metrics);
+        int projections = 0;
+        for (std::string line; std::getline(lines, line);) {
+            if (!line.starts_with("dealerline_projection_lag_events{")) continue;
+            ++projections;
+            if (!line.ends_with(" 0") && !line.ends_with(" 0\r")) return false;
+        }
+        return projections > 0;
+    };
+    ASSERT_TRUE(eventually(caught_up));
+    const std::string open = "status IN ('placed', 'accepted', 'in_production', 'produced', 'shipped')";
+    const auto before = db.scalar("SELECT string_agg(order_id || '=' || status, ',') FROM portal.orders WHERE " + open);
+    ASSERT_FALSE(before.empty()) << "the first run left no order open";
+    EXPECT_EQ(run("simulate --url " + url + " --jwt-secret " + secret + " --rate 1000 --count 300 --dealers 10 --seed 10", &out), 0) << out;
+    EXPECT_EQ(out.find("going on with 0 open"), std::string::npos) << out;
+    EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
+    EXPECT_TRUE(eventually([&] {
+        return db.scalar("SELECT count(*) FROM portal.orders o JOIN (SELECT split_part(x, '=', 1) AS id, split_part(x, '=', 2) AS status"
+                         " FROM unnest(string_to_array('" + before + "', ',')) AS x) b ON b.id = o.order_id WHERE o.status <> b.status") != "0";
+    })) << "no order the first run left open moved in the second\n" << out;
+
     EXPECT_EQ(run("simulate --url nowhere --jwt-secret " + secret, &out), 2) << out;
     EXPECT_EQ(run("simulate --url " + url + " --jwt-secret short", &out), 2) << out;
     EXPECT_EQ(stop(server.pid), 0);
