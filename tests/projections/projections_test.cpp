@@ -383,7 +383,9 @@ TEST_F(Projections, TheRunnerReconnectsWhenItsConnectionsAreKilledAndAppliesEver
     for (int round = 0; round < 5; ++round) {
         // Once all are connected again, kill every projection connection, mid-batch or
         // between batches, whatever they are doing, while the plant keeps writing.
-        const std::string mine = "FROM pg_stat_activity WHERE application_name LIKE 'dealerline-projections/%'";
+        // This test's database only: ctest runs other tests' runners on the same server.
+        const std::string mine =
+            "FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'dealerline-projections/%'";
         const auto all = std::to_string(projections::names().size());
         ASSERT_TRUE(eventually([&] { return db.scalar("SELECT count(*) " + mine) == all; })) << "round " << round;
         EXPECT_EQ(db.scalar("SELECT count(pg_terminate_backend(pid)) " + mine), all) << "round " << round;
