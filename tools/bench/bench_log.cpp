@@ -333,8 +333,8 @@ int main(int argc, char** argv) {
                 if (writers > 1) {
                     ours log(fresh());
                     const char* const names[] = {"dl-log-writer", "dl-log-sync", "dl-log-answer", "dl-wal-zeroer"};
-                    std::uint64_t before[4];
-                    for (int k = 0; k < 4; ++k) before[k] = thread_cpu_ns(names[k]);
+                    std::uint64_t before[4] = {};
+                    for (int k = 0; profile && k < 4; ++k) before[k] = thread_cpu_ns(names[k]);
                     async_m = run_async(log, writers, events, window);
                     row("dealerline, async appends in flight", writers, events, async_m,
                         ratio_text(async_m, raw_m, log.log->stats()).c_str());
