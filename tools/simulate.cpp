@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -171,14 +172,14 @@ public:
     // Takes over an order an earlier run left open, and what a dealer owes (dealers this plant
     // does not have are left alone).
     void adopt(const carried_over::order& o) {
-        const auto d = std::find_if(dealers_.begin(), dealers_.end(), [&](const dealer& x) { return x.id == o.dealer_id; });
-        if (d == dealers_.end() || orders_.size() >= max_orders) return;
-        orders_.push_back({o.id, d->token, static_cast<std::size_t>(d - dealers_.begin()), o.units, o.done, o.total, o.stage});
+        const auto d = dealer_index(o.dealer_id);
+        if (!d || orders_.size() >= max_orders) return;
+        orders_.push_back({o.id, dealers_[*d].token, *d, o.units, o.done, o.total, o.stage});
     }
     void owes(const std::string& dealer_id, std::int64_t amount) {
-        const auto d = std::find_if(dealers_.begin(), dealers_.end(), [&](const dealer& x) { return x.id == dealer_id; });
-        if (d == dealers_.end() || amount <= 0) return;
-        owed_[static_cast<std::size_t>(d - dealers_.begin())] += amount;
+        const auto d = dealer_index(dealer_id);
+        if (!d || amount <= 0) return;
+        owed_[*d] += amount;
         owing_ += amount;
     }
 
@@ -211,6 +212,12 @@ private:
     static constexpr int products = 5;
     static constexpr const char* warehouse = "WH-MAIN";
     static std::string sku(int p) { return "WIN-" + std::to_string(100 + p); }
+
+    std::optional<std::size_t> dealer_index(const std::string& id) const {
+        const auto d = std::find_if(dealers_.begin(), dealers_.end(), [&](const dealer& x) { return x.id == id; });
+        if (d == dealers_.end()) return std::nullopt;
+        return static_cast<std::size_t>(d - dealers_.begin());
+    }
 
     int pick(int n) { return n <= 0 ? 0 : static_cast<int>(rng_() % static_cast<std::uint64_t>(n)); }
 
