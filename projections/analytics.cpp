@@ -140,7 +140,7 @@ public:
                 fresh.units = p->total_units;
                 fresh.line_count = static_cast<std::int64_t>(p->lines.size());
                 fresh.placed_at = at;
-                row = &facts.create(p->order_id, std::move(fresh));
+                row = &facts.create(std::move(fresh));
             } else {
                 row = facts.find(id_of(ev));
                 if (!row) throw sql::poison(e->position, e->type + " for order " + id_of(ev) + " before OrderPlaced");
@@ -241,7 +241,7 @@ public:
                 fresh.dealer_id = f->dealer_id;
                 fresh.kind = f->kind;
                 fresh.filed_at = at;
-                row = &facts.create(f->claim_id, std::move(fresh));
+                row = &facts.create(std::move(fresh));
             } else {
                 row = facts.find(id_of(ev));
                 if (!row) throw sql::poison(e->position, e->type + " for claim " + id_of(ev) + " before ClaimFiled");

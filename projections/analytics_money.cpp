@@ -234,7 +234,7 @@ public:
                     [&](const invoice_event& i) {
                         std::visit(overloaded{
                                        [&](const invoice_issued& x) {
-                                           facts.create(x.invoice_id,
+                                           facts.create(
                                                         invoice_fact_row{x.invoice_id, x.dealer_id, x.currency, x.source, x.source_id, x.total,
                                                                          0, x.total > 0 ? "open" : "paid", sql::date{x.issued_on},
                                                                          sql::date{x.due_date}, at,
@@ -501,7 +501,7 @@ public:
             subscription_fact_row* row = nullptr;
             if (const auto* s = std::get_if<subscription_started>(&ev)) {
                 boost::json::array plans{boost::json::object{{"on", s->starts_on}, {"plan", s->plan}, {"price", s->price}}};
-                row = &facts.create(s->subscription_id,
+                row = &facts.create(
                                     subscription_fact_row{s->subscription_id, s->dealer_id, s->currency, s->period, s->plan, s->price,
                                                           monthly_value(s->price, s->period), sql::date{s->starts_on}, "active",
                                                           sql::date{s->starts_on}, std::nullopt, 0, 0,

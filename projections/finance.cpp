@@ -190,7 +190,7 @@ public:
                 overloaded{
                     [&](const dealer_event& d) {
                         if (const auto* r = std::get_if<dealer_registered>(&d)) {
-                            balances.create(r->dealer_id, balance_row{r->dealer_id, r->currency, 0, 0, 0, std::nullopt, std::nullopt, at,
+                            balances.create(balance_row{r->dealer_id, r->currency, 0, 0, 0, std::nullopt, std::nullopt, at,
                                                                       i64(e->position)});
                         } else if (const auto* o = std::get_if<opening_balance_set>(&d)) {
                             entry(account(o->dealer_id), "opening_balance", o->dealer_id, "opening balance", o->amount);
@@ -199,7 +199,7 @@ public:
                     [&](const invoice_event& i) {
                         std::visit(overloaded{
                                        [&](const invoice_issued& x) {
-                                           invoices.create(x.invoice_id, invoice_row{x.invoice_id, x.dealer_id, x.currency, x.source,
+                                           invoices.create(invoice_row{x.invoice_id, x.dealer_id, x.currency, x.source,
                                                                                      x.source_id, x.total, 0, x.total,
                                                                                      x.total > 0 ? "open" : "paid", false,
                                                                                      sql::date{x.issued_on}, sql::date{x.due_date},
@@ -234,7 +234,7 @@ public:
                     [&](const payment_event& p) {
                         std::visit(overloaded{
                                        [&](const payment_recorded& x) {
-                                           payments.create(x.payment_id, payment_row{x.payment_id, x.dealer_id, x.currency, x.amount, 0,
+                                           payments.create(payment_row{x.payment_id, x.dealer_id, x.currency, x.amount, 0,
                                                                                      x.method, x.received_at, x.external_ref, false, at,
                                                                                      i64(e->version), i64(e->position)});
                                            auto& b = account(x.dealer_id);
@@ -293,7 +293,7 @@ public:
             stock_row* row = rows.find(k);
             if (!row) {
                 const auto colon = k.find(':');
-                row = &rows.create(k, stock_row{k, k.substr(0, colon), k.substr(colon + 1), 0, 0, 0, std::nullopt, at, 0});
+                row = &rows.create(stock_row{k, k.substr(0, colon), k.substr(colon + 1), 0, 0, 0, std::nullopt, at, 0});
             }
             std::visit(overloaded{
                            [&](const stock_received& x) { row->on_hand += x.quantity; },
@@ -341,7 +341,7 @@ public:
             const timestamp at{e->recorded_at_us};
             subscription_row* row = nullptr;
             if (const auto* s = std::get_if<subscription_started>(&ev)) {
-                row = &rows.create(s->subscription_id,
+                row = &rows.create(
                                    subscription_row{s->subscription_id, s->dealer_id, s->plan, s->price, sql::date{s->starts_on}, s->currency,
                                                     s->period, "active", sql::date{s->starts_on}, std::nullopt, sql::date{s->starts_on},
                                                     std::nullopt, i64(e->position), 0, 0, at});

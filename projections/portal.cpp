@@ -112,7 +112,7 @@ public:
         for (const auto& [e, ev] : mine) {
             const timestamp at{e->recorded_at_us};
             if (const auto* r = std::get_if<dealer_registered>(&ev)) {
-                dealers.create(r->dealer_id, dealer_row{r->dealer_id, r->name, r->currency, r->payment_terms_days,
+                dealers.create(dealer_row{r->dealer_id, r->name, r->currency, r->payment_terms_days,
                                                         r->credit_limit, std::nullopt, at, at, i64(e->version),
                                                         i64(e->position)});
                 continue;
@@ -221,7 +221,7 @@ public:
                 fresh.external_ref = p->external_ref;
                 fresh.placed_at = at;
                 fresh.placed_position = i64(e->position);
-                row = &orders.create(p->order_id, std::move(fresh));
+                row = &orders.create(std::move(fresh));
                 std::int64_t n = 0;
                 for (const auto& l : p->lines)
                     lines.push_back({p->order_id, ++n, l.sku, l.description, l.quantity, l.unit_price, l.quantity * l.unit_price});
@@ -327,7 +327,7 @@ public:
                 fresh.description = f->description;
                 fresh.filed_at = at;
                 fresh.filed_position = i64(e->position);
-                row = &claims.create(f->claim_id, std::move(fresh));
+                row = &claims.create(std::move(fresh));
             } else {
                 row = claims.find(id_of(ev));
                 if (!row) throw sql::poison(e->position, e->type + " for claim " + id_of(ev) + " before ClaimFiled");

@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -202,10 +203,16 @@ void append_insert(std::string& sql, const std::string& table, const Range& rows
     }
 }
 
+namespace detail {
+inline std::int64_t added(std::int64_t a, std::int64_t b) { return a + b; }
+inline interval added(interval a, interval b) { return {a.us + b.us}; }
+}  // namespace detail
+
 // Adds rows of per-key counters to a table: one INSERT … ON CONFLICT that adds every counter of a
 // row that is there already. Columns: the first `key_columns` are the key, the next
 // `kept_columns` are written with a new row only (facts of the key, like its currency), every
-// later one is a counter. Nothing happens for no rows.
+// later one is a counter. Rows with the same key are added up first: one statement must not
+// name a key twice. Nothing happens for no rows.
 template <class Row, class Range>
 void add_to_counters(pqxx::transaction_base& tx, const std::string& table, const Range& rows, std::size_t key_columns,
                      std::size_t kept_columns = 0) {
@@ -217,8 +224,31 @@ void add_to_counters(pqxx::transaction_base& tx, const std::string& table, const
         else if (i >= key_columns + kept_columns) sums += (sums.empty() ? "" : ", ") + name + " = t." + name + " + EXCLUDED." + name;
         ++i;
     });
+    std::map<std::string, Row> by_key;  // the key columns as SQL literals
+    for (const auto& row : rows) {
+        std::string key;
+        i = 0;
+        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+            if (i++ < key_columns) {
+                literal(key, row.*d.pointer);
+                key += ',';
+            }
+        });
+        auto [at, fresh] = by_key.try_emplace(std::move(key), row);
+        if (fresh) continue;
+        i = 0;
+        boost::mp11::mp_for_each<members<Row>>([&](auto d) {
+            using T = std::remove_cvref_t<decltype(row.*d.pointer)>;
+            if (i++ < key_columns + kept_columns) return;
+            if constexpr (std::is_same_v<T, std::int64_t> || std::is_same_v<T, interval>)
+                at->second.*d.pointer = detail::added(at->second.*d.pointer, row.*d.pointer);
+            else
+                throw std::logic_error("add_to_counters: column " + std::string(d.name) + " of " + table + " is no counter");
+        });
+    }
     std::string statement;
-    append_insert<Row>(statement, table + " AS t", rows, "\nON CONFLICT (" + keys + ") DO UPDATE SET " + sums);
+    append_insert<Row>(statement, table + " AS t", std::views::values(by_key),
+                       "\nON CONFLICT (" + keys + ") DO UPDATE SET " + sums);
     if (!statement.empty()) tx.exec(statement);
 }
 
@@ -311,14 +341,19 @@ public:
         dirty_.emplace(key);
         return &it->second;
     }
-    Row& create(const std::string& key, Row row) {
+    // The key is the row's own first column, so two rows of one statement never share a key.
+    Row& create(Row row) {
+        std::string key = row.*boost::mp11::mp_front<members<Row>>::pointer;
         dirty_.emplace(key);
-        return rows_.insert_or_assign(key, std::move(row)).first->second;
+        return rows_.insert_or_assign(std::move(key), std::move(row)).first->second;
     }
 
     // Writes every row found or created: COPY into a session-local staging table, then one
     // INSERT … ON CONFLICT DO UPDATE from it (parsing thousands of VALUES rows costs PostgreSQL
-    // several times more than COPYing them).
+    // several times more than COPYing them). The statement empties the stage as it reads it:
+    // ON COMMIT DELETE ROWS alone would leave this write's rows there for the next write of the
+    // same transaction (a rebuild's swap applies many batches in one), which would then upsert
+    // them a second time and fail ("cannot affect row a second time").
     void write(pqxx::transaction_base& tx) {
         if (dirty_.empty()) return;
         std::vector<const Row*> changed;
@@ -330,8 +365,8 @@ public:
         tx.exec("CREATE TEMP TABLE IF NOT EXISTS " + stage + " (LIKE " + table_ + ") ON COMMIT DELETE ROWS");
         copy_rows<Row>(tx, stage, changed);
         const auto columns = column_list<Row>();
-        tx.exec("INSERT INTO " + table_ + " (" + columns + ") SELECT " + columns + " FROM " + stage + " ON CONFLICT (" +
-                key_column + ") DO UPDATE SET " + set_all_excluded<Row>(1));
+        tx.exec("WITH staged AS (DELETE FROM " + stage + " RETURNING *) INSERT INTO " + table_ + " (" + columns + ") SELECT " +
+                columns + " FROM staged ON CONFLICT (" + key_column + ") DO UPDATE SET " + set_all_excluded<Row>(1));
         dirty_.clear();
     }
 

@@ -8,6 +8,7 @@
 #include "commands/schedulers.hpp"
 #include "domain/time.hpp"
 #include "tests/api/server_fixture.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/workload.hpp"
 
 namespace dealerline::testing {
@@ -163,7 +164,8 @@ protected:
 };
 
 TEST_F(Live, CatchUpThenCaughtUpThenLiveUpdatesDerivedFromEvents) {
-    workload plant(*handler, 7);
+    test_seed seed(7);
+    workload plant(*handler, seed.value);
     plant.register_dealers(3);
     for (int i = 0; i < 150; ++i) plant.step();
     const auto before = log->head_position();
@@ -226,7 +228,8 @@ TEST_F(Live, CatchUpThenCaughtUpThenLiveUpdatesDerivedFromEvents) {
 }
 
 TEST_F(Live, TwoHundredClientsOfTwentyDealersEachGetExactlyTheirUpdates) {
-    workload plant(*handler, 11);
+    test_seed seed(11);
+    workload plant(*handler, seed.value);
     plant.register_dealers(20);
     for (int i = 0; i < 100; ++i) plant.step();
     struct sub {
@@ -254,7 +257,8 @@ TEST_F(Live, TwoHundredClientsOfTwentyDealersEachGetExactlyTheirUpdates) {
 }
 
 TEST_F(Live, AClientThatReconnectsWithItsLastPositionMissesNothing) {
-    workload plant(*handler, 3);
+    test_seed seed(3);
+    workload plant(*handler, seed.value);
     plant.register_dealers(4);
     for (int i = 0; i < 80; ++i) plant.step();
     const auto token = token_for(domain::role::dealer, "D-2", "D-2");
@@ -289,7 +293,8 @@ TEST_F(Live, AClientThatReconnectsWithItsLastPositionMissesNothing) {
 // A client that stops reading for a while (its socket buffers fill, then the coalescing buffer,
 // then the session's queue, below its bound) and reads again gets everything, in order, once.
 TEST_F(Live, AClientThatFallsBehindAndReadsAgainGetsEverythingInOrder) {
-    workload plant(*handler, 11);
+    test_seed seed(11);
+    workload plant(*handler, seed.value);
     plant.register_dealers(5);
     const auto staff = token_for(domain::role::engineer, "eng");
     auto& paused = client();
@@ -319,7 +324,8 @@ protected:
 };
 
 TEST_F(SlowLive, AClientThatStopsReadingIsClosedWhileTheOthersKeepUp) {
-    workload plant(*handler, 5);
+    test_seed seed(5);
+    workload plant(*handler, seed.value);
     plant.register_dealers(5);
     const auto staff = token_for(domain::role::engineer, "eng");
     auto& slow = client();
@@ -365,7 +371,8 @@ TEST_F(SlowLive, AClientThatStopsReadingIsClosedWhileTheOthersKeepUp) {
 }
 
 TEST_F(Live, RefusedBeforeTheUpgradeWithAPlainHttpAnswer) {
-    workload plant(*handler, 1);
+    test_seed seed(1);
+    workload plant(*handler, seed.value);
     plant.register_dealers(2);
     const auto d1 = token_for(domain::role::dealer, "D-1", "D-1");
     auto attempt = [&](const std::string& target, const std::string& token, const std::string& origin = "") {

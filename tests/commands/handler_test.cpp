@@ -15,6 +15,7 @@
 #include "domain/stream_name.hpp"
 #include "tests/domain/scenario.hpp"
 #include "tests/storage/log_fixture.hpp"
+#include "tests/support/seed.hpp"
 
 namespace dealerline::testing {
 namespace {
@@ -324,11 +325,12 @@ TEST_F(Handler, EightThreadsReservingTheSameStockNeverDriveAvailableBelowZero) {
     constexpr int threads = 8, each = 25;
     std::atomic<std::int64_t> granted{0};
     std::atomic<int> short_of_stock{0}, gave_up{0}, failures{0};
+    test_seed seed(0);
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t)
         workers.emplace_back([&, t] {
             auto& h = t % 2 ? other : *handler;
-            std::mt19937 rng(static_cast<unsigned>(t));
+            std::mt19937 rng(static_cast<unsigned>(seed.value) + static_cast<unsigned>(t));
             for (int n = 0; n < each; ++n) {
                 const std::int64_t want = 1 + static_cast<std::int64_t>(rng() % 5);
                 const auto order = "O-" + std::to_string(t) + "-" + std::to_string(n);
@@ -453,7 +455,8 @@ TEST_F(Handler, AStaleCacheMeetsAConflictAndTheHandlerRetries) {
 
 TEST_F(Handler, StateFoldedFromTheLogEqualsTheStateTheHandlerHeld) {
     registered_dealer("D-1");
-    std::mt19937 rng(20261123);
+    test_seed seed(20261123);
+    std::mt19937 rng(static_cast<unsigned>(seed.value));
     const std::vector<actor> people{dealer("D-1"), staff(role::engineer), staff(role::production), staff(role::logistics)};
     for (int o = 0; o < 12; ++o) ok(order_command{order_of("O-" + std::to_string(o), "D-1")}, dealer("D-1"));
     for (int step = 0; step < 400; ++step) {

@@ -16,6 +16,7 @@
 #include "tests/projections/pg_fixture.hpp"
 #include "tests/storage/log_fixture.hpp"
 #include "tests/support/spawn.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/workload.hpp"
 
 
@@ -43,14 +44,15 @@ TEST(ProjectionsFault, KilledProjectorsResumeAndApplyEveryEventExactlyOnce) {
     temp_dir dir;
     auto log = open_log(dir.path() / "log");
     commands::handler handler(*log);
-    workload plant(handler, 424242);
+    test_seed seed(424242);
+    workload plant(handler, seed.value);
     plant.register_dealers(10);
     for (int i = 0; i < 1500; ++i) plant.step();
 
     auto total = [&] {
         return std::stoull(db.scalar("SELECT coalesce(sum(position), 0) FROM dealerline.projection_checkpoints"));
     };
-    std::mt19937 rng(20261123);
+    std::mt19937 rng(static_cast<unsigned>(seed.value) ^ 20261123u);
     int killed_behind = 0;
     for (int round = 0; round < 12; ++round) {
         const auto before = total();
@@ -107,7 +109,8 @@ TEST(ProjectionsCli, MigrateRebuildAndStatusWhileTheLogIsOpenElsewhere) {
     temp_dir dir;
     auto log = open_log(dir.path() / "log");
     commands::handler handler(*log);
-    workload plant(handler, 5);
+    test_seed seed(5);
+    workload plant(handler, seed.value);
     plant.register_dealers(3);
     for (int i = 0; i < 300; ++i) plant.step();
     const std::string pg = "--postgres '" + db.conninfo() + "'", data = "--data '" + (dir.path() / "log").string() + "'";

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/storage/log_fixture.hpp"
+#include "tests/support/seed.hpp"
 
 namespace dealerline::testing {
 namespace {
@@ -19,6 +20,7 @@ TEST(EventLogConcurrency, EightThreadsOfExactVersionAppendsStayGaplessAndContigu
     auto log = open_log(dir.path() / "log");
     ASSERT_TRUE(log);
     constexpr int threads = 8, appends_per_thread = 5000, streams = 16;
+    test_seed seed(1);
 
     struct acked {
         std::uint64_t first_position;
@@ -35,7 +37,7 @@ TEST(EventLogConcurrency, EightThreadsOfExactVersionAppendsStayGaplessAndContigu
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
-            std::mt19937 rng(static_cast<unsigned>(t) * 7919u + 1u);
+            std::mt19937 rng(static_cast<unsigned>(t) * 7919u + static_cast<unsigned>(seed.value));
             std::vector<acked> mine;
             for (int n = 0; n < appends_per_thread; ++n) {
                 const auto stream = "order-" + std::to_string(rng() % streams);
