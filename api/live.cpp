@@ -105,8 +105,10 @@ storage::result<std::optional<live_update>> update_deriver::derive_account(const
     if (kind == category::credit_note) {
         auto ev = domain::codec::decode<domain::credit_note_aggregate>(e.type, e.schema_version, e.data);
         if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-        const auto& c = std::get<domain::credit_note_issued>(*ev);
-        dealer_id = c.dealer_id, document_id = c.credit_note_id, entry = "credit_note", amount = -c.amount;
+        std::visit(domain::overloaded{[&](const domain::credit_note_issued& c) {
+                       dealer_id = c.dealer_id, document_id = c.credit_note_id, entry = "credit_note", amount = -c.amount;
+                   }},
+                   *ev);
         return done();
     }
     // Invoices and payments: the issuing event says whose it is; a void or a reversal needs the
@@ -120,7 +122,9 @@ storage::result<std::optional<live_update>> update_deriver::derive_account(const
         } else if (const auto* v = std::get_if<domain::invoice_voided>(&*ev)) {
             auto before = state_before();
             if (!before) return tl::unexpected(before.error());
-            const auto& st = std::get<domain::invoice_state>(before->state);
+            const auto* st_or = std::get_if<domain::invoice_state>(&before->state);
+            if (!st_or) return tl::unexpected(corrupt(e, "stream is not an invoice's"));
+            const auto& st = *st_or;
             dealer_id = st.dealer_id, document_id = v->invoice_id, entry = "invoice_voided", amount = -st.open_amount();
         }
         return done();
@@ -132,7 +136,9 @@ storage::result<std::optional<live_update>> update_deriver::derive_account(const
     } else if (const auto* r = std::get_if<domain::payment_reversed>(&*ev)) {
         auto before = state_before();
         if (!before) return tl::unexpected(before.error());
-        const auto& st = std::get<domain::payment_state>(before->state);
+        const auto* st_or = std::get_if<domain::payment_state>(&before->state);
+        if (!st_or) return tl::unexpected(corrupt(e, "stream is not a payment's"));
+        const auto& st = *st_or;
         dealer_id = st.dealer_id, document_id = r->payment_id, entry = "payment_reversed", amount = st.amount;
     }
     return done();
@@ -156,7 +162,9 @@ storage::result<std::optional<live_update>> update_deriver::derive(const storage
     json::object u;
     std::string dealer_id, status;
     if (kind == category::order) {
-        auto next = evolve<domain::order_aggregate>(std::get<domain::order_state>(before->state), e);
+        const auto* state = std::get_if<domain::order_state>(&before->state);
+        if (!state) return tl::unexpected(corrupt(e, "stream is not an order's"));
+        auto next = evolve<domain::order_aggregate>(*state, e);
         if (!next) return tl::unexpected(next.error());
         dealer_id = next->dealer_id;
         status = std::string(domain::to_string(next->status));
@@ -165,7 +173,9 @@ storage::result<std::optional<live_update>> update_deriver::derive(const storage
         u["position"] = e.position;
         u["order_id"] = e.stream.substr(std::string_view("order-").size());
     } else {
-        auto next = evolve<domain::claim_aggregate>(std::get<domain::claim_state>(before->state), e);
+        const auto* state = std::get_if<domain::claim_state>(&before->state);
+        if (!state) return tl::unexpected(corrupt(e, "stream is not a claim's"));
+        auto next = evolve<domain::claim_aggregate>(*state, e);
         if (!next) return tl::unexpected(next.error());
         dealer_id = next->dealer_id;
         status = std::string(domain::to_string(next->status));
@@ -235,7 +245,7 @@ storage::result<live_hub::page> live_hub::read(std::uint64_t after, std::uint64_
     if (!events) return tl::unexpected(events.error());
     for (const auto& e : *events) {
         if (e.position > to) break;
-        auto u = deriver_.derive(e);
+        auto u = derive(e);
         if (!u) return tl::unexpected(u.error());
         if (*u && filter.wants(**u)) out.updates.push_back(std::make_shared<const live_update>(std::move(**u)));
         out.last = e.position;
@@ -243,46 +253,80 @@ storage::result<live_hub::page> live_hub::read(std::uint64_t after, std::uint64_
     return out;
 }
 
+storage::result<std::optional<live_update>> live_hub::derive(const storage::recorded_event& e) {
+    try {
+        return deriver_.derive(e);
+    } catch (const std::exception& x) {
+        return tl::unexpected(storage::error{storage::error::kind::corrupt, "deriving the update of event " +
+                                                                                std::to_string(e.position) + " failed: " + x.what()});
+    }
+}
+
+std::string live_hub::problem() const {
+    std::lock_guard lock(problem_m_);
+    return problem_;
+}
+
+void live_hub::set_problem(std::string problem) {
+    std::lock_guard lock(problem_m_);
+    problem_ = std::move(problem);
+}
+
 void live_hub::run() {
     auto backoff = std::chrono::milliseconds(100);
     while (!stop_) {
-        const auto at = position_.load();
-        if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) continue;
-        auto events = log_.read_all(at + 1, 1000);
-        std::vector<update_ptr> updates;
-        std::uint64_t last = at;
-        bool failed = !events;
-        if (events) {
-            for (const auto& e : *events) {
-                auto u = deriver_.derive(e);
-                if (!u) {
-                    // A stored event the domain cannot read: the auditor's business (audit verify);
-                    // the feed skips it rather than stall every client behind it.
-                    spdlog::error("live feed: skipping event at position {}: {}", e.position, u.error().message);
-                } else if (*u) {
-                    updates.push_back(std::make_shared<const live_update>(std::move(**u)));
-                }
-                last = e.position;
-            }
-        }
-        if (failed) {
-            spdlog::error("live feed: cannot read the log after position {}: {}", at, events.error().message);
+        // The last resort of the feed's thread: whatever throws is logged, counted and shown in
+        // /readyz, and the feed tries again after a pause rather than end the process.
+        try {
+            run_once(backoff);
+        } catch (const std::exception& e) {
+            ++errors_;
+            set_problem(std::string("the live feed failed: ") + e.what());
+            spdlog::error("live feed: {}; retrying in {} ms", e.what(), backoff.count());
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-            continue;
         }
-        backoff = std::chrono::milliseconds(100);
-        std::lock_guard lock(m_);
-        for (const auto& u : updates) {
-            auto hand = [&](std::vector<std::weak_ptr<live_subscriber>>& list) {
-                for (const auto& w : list)
-                    if (auto s = w.lock(); s && s->filter().wants(*u)) s->deliver(u);
-            };
-            if (auto it = by_dealer_.find(u->dealer_id); it != by_dealer_.end()) hand(it->second);
-            hand(everyone_);
-        }
-        position_ = last;  // under the lock: a subscriber registered now gets exactly what follows
     }
+}
+
+void live_hub::run_once(std::chrono::milliseconds& backoff) {
+    const auto at = position_.load();
+    if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) return;
+    auto events = log_.read_all(at + 1, 1000);
+    if (!events) {
+        ++errors_;
+        set_problem("cannot read the log after position " + std::to_string(at) + ": " + events.error().message);
+        spdlog::error("live feed: cannot read the log after position {}: {}", at, events.error().message);
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        return;
+    }
+    std::vector<update_ptr> updates;
+    std::uint64_t last = at;
+    for (const auto& e : *events) {
+        auto u = derive(e);
+        if (!u) {
+            // A stored event the domain cannot read: the auditor's business (audit verify);
+            // the feed skips it rather than stall every client behind it.
+            ++errors_;
+            spdlog::error("live feed: skipping event at position {}: {}", e.position, u.error().message);
+        } else if (*u) {
+            updates.push_back(std::make_shared<const live_update>(std::move(**u)));
+        }
+        last = e.position;
+    }
+    backoff = std::chrono::milliseconds(100);
+    set_problem({});
+    std::lock_guard lock(m_);
+    for (const auto& u : updates) {
+        auto hand = [&](std::vector<std::weak_ptr<live_subscriber>>& list) {
+            for (const auto& w : list)
+                if (auto s = w.lock(); s && s->filter().wants(*u)) s->deliver(u);
+        };
+        if (auto it = by_dealer_.find(u->dealer_id); it != by_dealer_.end()) hand(it->second);
+        hand(everyone_);
+    }
+    position_ = last;  // under the lock: a subscriber registered now gets exactly what follows
 }
 
 }  // namespace dealerline::api::detail

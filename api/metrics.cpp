@@ -1,5 +1,6 @@
 #include "api/metrics.hpp"
 
+#include <map>
 #include <mutex>
 
 #include <prometheus/counter.h>
@@ -78,7 +79,13 @@ struct metrics::impl {
                                        .Help("Requests and socket commands refused by the per-token rate limit")
                                        .Register(registry)
                                        .Add({});
+    prometheus::Family<prometheus::Counter>& internal = prometheus::BuildCounter()
+                                                            .Name("dealerline_internal_errors_total")
+                                                            .Help("Failures caught by a last-resort handler (a bug or a broken dependency), by component")
+                                                            .Register(registry);
     std::mutex render_m;
+    std::mutex totals_m;
+    std::map<std::string, std::uint64_t> reported;  // component -> errors counted so far
 };
 
 metrics::metrics() : impl_(std::make_unique<impl>()) {}
@@ -104,6 +111,18 @@ void metrics::live_sent(std::size_t bytes) {
 void metrics::live_dropped_slow() { impl_->live_slow.Increment(); }
 
 void metrics::rate_limited() { impl_->limited.Increment(); }
+
+void metrics::internal_error(std::string_view component) {
+    impl_->internal.Add({{"component", std::string(component)}}).Increment();
+}
+
+void metrics::component_errors(const std::string& component, std::uint64_t total) {
+    std::lock_guard lock(impl_->totals_m);
+    auto& seen = impl_->reported[component];
+    if (total <= seen) return;
+    impl_->internal.Add({{"component", component}}).Increment(static_cast<double>(total - seen));
+    seen = total;
+}
 
 std::string metrics::render(std::uint64_t head, const std::vector<projections::status>& statuses) {
     std::lock_guard lock(impl_->render_m);

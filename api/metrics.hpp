@@ -31,6 +31,10 @@ public:
     void live_sent(std::size_t bytes);
     void live_dropped_slow();
     void rate_limited();
+    // An exception caught by a last-resort handler of this process's `component` ("api", …).
+    void internal_error(std::string_view component);
+    // A background component's errors so far (it counts them itself; this reports the total).
+    void component_errors(const std::string& component, std::uint64_t total);
 
     // The text exposition, with the log's head and the projections as they are now.
     [[nodiscard]] std::string render(std::uint64_t head, const std::vector<projections::status>&);

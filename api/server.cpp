@@ -5,9 +5,14 @@
 #include "api/server.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+
+#include <cerrno>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -20,6 +25,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -33,6 +39,7 @@
 #include "api/auth.hpp"
 #include "api/detail/live.hpp"
 #include "api/detail/portal_page.hpp"
+#include "api/detail/request_input.hpp"
 #include "api/metrics.hpp"
 #include "domain/codec.hpp"
 #include "domain/time.hpp"
@@ -146,55 +153,16 @@ std::string_view error_of(commands::failure::kind k) {
     return "internal";
 }
 
-// "a=1&b=x%20y" → {a: "1", b: "x y"}; nullopt for malformed percent escapes.
-std::optional<std::map<std::string, std::string>> parse_query(std::string_view q) {
-    auto decode = [](std::string_view in) -> std::optional<std::string> {
-        std::string out;
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            if (in[i] == '+') out += ' ';
-            else if (in[i] != '%') out += in[i];
-            else {
-                if (i + 2 >= in.size()) return std::nullopt;  // "%" needs two hex digits
-                const auto hex = [](char c) -> int {
-                    if (c >= '0' && c <= '9') return c - '0';
-                    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-                    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-                    return -1;
-                };
-                const int h = hex(in[i + 1]), l = hex(in[i + 2]);
-                if (h < 0 || l < 0) return std::nullopt;
-                out += static_cast<char>(h * 16 + l);
-                i += 2;
-            }
-        }
-        return out;
-    };
-    std::map<std::string, std::string> out;
-    while (!q.empty()) {
-        const auto amp = q.find('&');
-        const auto part = q.substr(0, amp);
-        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-        if (part.empty()) continue;
-        const auto eq = part.find('=');
-        auto key = decode(part.substr(0, eq));
-        auto value = decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1));
-        if (!key || !value) return std::nullopt;
-        out[*key] = *value;
-    }
-    return out;
-}
-
-std::optional<std::uint64_t> unsigned_of(const std::string& text) {
-    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    return std::stoull(text);
-}
+using detail::parse_query;
+using detail::unsigned_of;
 
 // Token buckets per token subject. Memory stays bounded: past many subjects the table starts
 // over, which only ever grants a little more than the limit.
 class rate_limiter {
 public:
     rate_limiter(double per_second, double burst) : rate_(per_second), burst_(std::max(1.0, burst)) {}
-    bool allow(const std::string& key) {
+    // Takes `n` tokens, all or none.
+    bool allow(const std::string& key, double n = 1) {
         if (rate_ <= 0) return true;
         const auto now = steady::now();
         std::lock_guard lock(m_);
@@ -203,8 +171,8 @@ public:
         auto& b = it->second;
         b.tokens = std::min(burst_, b.tokens + rate_ * std::chrono::duration<double>(now - b.at).count());
         b.at = now;
-        if (b.tokens < 1) return false;
-        b.tokens -= 1;
+        if (b.tokens < n) return false;
+        b.tokens -= n;
         return true;
     }
 
@@ -306,6 +274,23 @@ struct server::impl {
     // posted afterwards are never written. stop() ends it.
     net::executor_work_guard<net::io_context::executor_type> keep_running = net::make_work_guard(ioc);
     std::optional<tcp::acceptor> acceptor;
+    // Out of descriptors, accept() waits on this before it tries again (instead of spinning).
+    std::optional<net::steady_timer> accept_timer;
+    std::chrono::milliseconds accept_backoff{10};
+    // Live sockets per dealer (dealer tokens), for max_live_per_dealer.
+    std::mutex live_per_dealer_m;
+    std::unordered_map<std::string, std::size_t> live_per_dealer;
+    bool claim_live_socket(const std::string& dealer_id) {
+        std::lock_guard lock(live_per_dealer_m);
+        auto& n = live_per_dealer[dealer_id];
+        if (n >= options.max_live_per_dealer) return false;
+        ++n;
+        return true;
+    }
+    void release_live_socket(const std::string& dealer_id) {
+        std::lock_guard lock(live_per_dealer_m);
+        if (auto it = live_per_dealer.find(dealer_id); it != live_per_dealer.end() && --it->second == 0) live_per_dealer.erase(it);
+    }
     net::thread_pool pool;
     std::vector<std::thread> threads;
     std::mutex sessions_m;
@@ -323,11 +308,44 @@ struct server::impl {
             return false;
         }
         net::post(pool, [this, task = std::move(task)]() mutable {
-            task();
+            last_resort("a pool task", task);
             --pending;
         });
         return true;
     }
+
+    // Runs `f`; an exception is logged and counted here, the last place that can (an exception
+    // out of a thread ends the process). Returns whether `f` finished normally.
+    template <class F>
+    bool last_resort(std::string_view where, F& f) noexcept {
+        try {
+            f();
+            return true;
+        } catch (const std::exception& e) {
+            internal_error(where, e.what());
+        } catch (...) {
+            internal_error(where, "an exception of unknown type");
+        }
+        return false;
+    }
+    void internal_error(std::string_view where, std::string_view what) noexcept {
+        try {
+            stats.internal_error("api");
+            spdlog::error("internal error in {}: {}", where, what);
+        } catch (...) {
+        }
+    }
+    // The answer to a request that failed on our side: 500 with its id; the details are only in
+    // our log (they may name tables or files).
+    response internal_response(const std::string& id, const std::string& what, std::string_view why) {
+        internal_error("request " + id + " " + what, why);
+        return error_response(http::status::internal_server_error, "internal", "internal",
+                              "the server failed to answer this request; quote request id " + id + " to the operator", false);
+    }
+    // Answers a request from the pool with what `make` returns, or 500 if it throws.
+    template <class F>
+    void answer_on_pool(const std::shared_ptr<session>& s, const std::string& id, steady::time_point started, const std::string& what,
+                        F make);
 
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
@@ -366,6 +384,19 @@ struct server::impl {
         return who;
     }
     response readiness(bool keep_alive);
+    // Each connection is a file descriptor: raise RLIMIT_NOFILE to what max_connections needs,
+    // or serve fewer connections than asked (and say so).
+    void fit_connections_to_descriptors();
+    // /readyz answers from this, refreshed in the background: a probe never waits for
+    // PostgreSQL or opens a connection.
+    void refresh_readiness();
+    std::mutex ready_m;
+    json::value ready_body;
+    bool ready_now = false;
+    std::thread ready_thread;
+    std::mutex ready_stop_m;
+    std::condition_variable ready_stop_cv;
+    bool ready_stopping = false;
 };
 
 namespace {
@@ -514,6 +545,7 @@ public:
         app_->stats.live_connections(++app_->live_connections);
     }
     ~live_session() override {
+        if (who_.role == domain::role::dealer) app_->release_live_socket(who_.dealer_id);
         app_->stats.live_connections(--app_->live_connections);
         app_->stats.connections(--app_->connections);
     }
@@ -737,6 +769,7 @@ public:
 
     // From any thread: the response goes out on this connection's strand.
     void send(response res, std::string request_id, steady::time_point started, std::string what) {
+        replied_ = true;
         net::post(stream_.get_executor(), [self = shared_from_this(), res = std::move(res), id = std::move(request_id), started,
                                            what = std::move(what)]() mutable {
             self->write(std::move(res), id, started, what);
@@ -779,9 +812,40 @@ private:
         parser_.emplace();
         parser_->body_limit(app_->options.max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(app_->options.max_header_bytes));
+        admitted_.reset();
         stream_.expires_after(app_->options.request_timeout);
+        // The headers first: a body is read only for a request whose token and rate admit it, so
+        // that nobody without a valid token makes us buffer megabytes.
+        http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&session::on_header, shared_from_this()));
+    }
+
+    void on_header(beast::error_code ec, std::size_t) {
+        if (ec || parser_->is_done()) return on_read(ec, 0);  // errors and body-less requests as before
+        auto who = app_->admit(bearer_token(parser_->get()));
+        if (!who) {
+            // Refused before its body: answer and close (the unread body makes the stream unusable).
+            ++app_->in_flight;
+            drain_ = true;
+            if (who.error().status == http::status::unauthorized && parser_->get().target().starts_with("/api/commands"))
+                app_->stats.command("unknown", "unauthorized", 0, 0);
+            auto res = to_response(std::move(who.error()), false);
+            return write(std::move(res), std::to_string(++app_->next_request), steady::now(),
+                         std::string(parser_->get().method_string()) + " " + std::string(parser_->get().target().substr(0, parser_->get().target().find('?'))));
+        }
+        admitted_ = std::move(*who);
         http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&session::on_read, shared_from_this()));
     }
+
+public:
+    // The claims of a request already admitted when its headers came (requests with a body),
+    // once: the rate token is not charged twice.
+    std::optional<token_claims> take_admitted() {
+        auto out = std::move(admitted_);
+        admitted_.reset();
+        return out;
+    }
+
+private:
 
     void on_read(beast::error_code ec, std::size_t) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) return close();
@@ -799,7 +863,12 @@ private:
         if (ec)  // not HTTP, or the peer went away: say so if it still listens, then close
             return write(error_response(http::status::bad_request, "bad_request", "malformed_http", ec.message(), false), id,
                          started, "(malformed)");
-        app_->route(parser_->release(), shared_from_this(), id, started);
+        // The last place a request's exception can be caught: answer 500 (unless an answer is
+        // already on its way) and go on serving everyone else.
+        replied_ = false;
+        auto route = [&] { app_->route(parser_->release(), shared_from_this(), id, started); };
+        if (!app_->last_resort("request " + id, route) && !replied_.load())
+            write(app_->internal_response(id, "(routing)", "see the error above"), id, started, "(failed)");
     }
 
     void write(response res, const std::string& id, steady::time_point started, const std::string& what) {
@@ -819,8 +888,25 @@ private:
 
     void on_write(beast::error_code ec, bool keep_alive) {
         --app_->in_flight;
+        if (!ec && drain_) return linger();
         if (ec || !keep_alive) return close();
         read();
+    }
+
+    // After refusing a request before its body: stop sending, then read and drop what the client
+    // still sends (a little, for a short while), so that closing with unread bytes does not reset
+    // the connection before the client has read our answer.
+    void linger() {
+        close();
+        drained_ = 0;
+        stream_.expires_after(std::chrono::seconds(2));
+        drop_some();
+    }
+    void drop_some() {
+        stream_.async_read_some(net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->drained_ += n;
+            if (!ec && self->drained_ < (4u << 20)) self->drop_some();
+        });
     }
 
     void close() {
@@ -833,13 +919,46 @@ private:
     std::optional<http::request_parser<http::string_body>> parser_;
     server::impl* app_;
     tcp::endpoint peer_;
+    std::atomic<bool> replied_{false};  // send() was called for the request being routed
+    std::optional<token_claims> admitted_;
+    bool drain_ = false;  // the request was refused before its body: linger, then close
+    std::size_t drained_ = 0;
+    std::array<char, 4096> discard_{};
 };
 
 }  // namespace
 
+template <class F>
+void server::impl::answer_on_pool(const std::shared_ptr<session>& s, const std::string& id, steady::time_point started,
+                                  const std::string& what, F make) {
+    auto task = [this, s, id, started, what, make = std::move(make)]() mutable {
+        std::optional<response> res;
+        auto run = [&] { res.emplace(make()); };
+        if (!last_resort("request " + id + " " + what, run)) res.emplace(internal_response(id, what, "see the error above"));
+        s->send(std::move(*res), id, started, what);
+    };
+    if (!offload(std::move(task)))
+        s->send(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false), id,
+                started, what);
+}
+
 void server::impl::accept() {
     acceptor->async_accept(net::make_strand(ioc), [self = this](beast::error_code ec, tcp::socket socket) {
         if (self->stopping) return;
+        if (ec && ec.category() == boost::system::system_category() &&
+            (ec.value() == EMFILE || ec.value() == ENFILE || ec.value() == ENOBUFS || ec.value() == ENOMEM)) {
+            // Out of descriptors or memory: accepting again at once would spin on the same error.
+            // Wait for connections to close, longer each time it happens again.
+            spdlog::warn("cannot accept connections: {}; trying again in {} ms", ec.message(), self->accept_backoff.count());
+            self->stats.internal_error("accept");
+            self->accept_timer->expires_after(self->accept_backoff);
+            self->accept_backoff = std::min(self->accept_backoff * 2, std::chrono::milliseconds(1000));
+            self->accept_timer->async_wait([self](beast::error_code) {
+                if (!self->stopping) self->accept();
+            });
+            return;
+        }
+        if (!ec) self->accept_backoff = std::chrono::milliseconds(10);
         if (!ec) {
             if (self->connections.load() >= self->options.max_connections) {
                 beast::error_code ignored;
@@ -903,8 +1022,7 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
     }
     if (path == "/readyz") {
         if (!only(http::verb::get)) return;
-        if (!offload([this, s, id, started, what, keep_alive] { s->send(readiness(keep_alive), id, started, what); })) shutting_down();
-        return;
+        return reply(readiness(keep_alive));
     }
     if (path == "/api/live") {
         if (!only(http::verb::get)) return;
@@ -921,9 +1039,7 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
     if (read_model || path == "/api/events" || path.starts_with("/api/streams/")) {
         if (!only(http::verb::get)) return;
         auto shared = std::make_shared<request>(std::move(req));
-        if (!offload([this, s, shared, path, query, id, started, what] { s->send(handle_query(*shared, path, query), id, started, what); }))
-            shutting_down();
-        return;
+        return answer_on_pool(s, id, started, what, [this, shared, path, query] { return handle_query(*shared, path, query); });
     }
     reply(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
 }
@@ -938,7 +1054,7 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
     if (!websocket::is_upgrade(req))
         return refuse(error_answer(http::status::upgrade_required, "bad_request", "upgrade_required", "GET /api/live is a websocket: upgrade"));
     const auto params = parse_query(query);
-    if (!params) return bad("the query string is malformed");
+    if (!params) return bad(params.error());
     for (const auto& [key, _] : *params)
         if (key != "from_position" && key != "dealer_id" && key != "types" && key != "access_token") return bad("unknown parameter " + key);
     auto param = [&](const char* key) -> std::optional<std::string> {
@@ -983,6 +1099,11 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
         if (!from) return bad("from_position: expected a non-negative integer");
         if (*from > log.head_position()) return bad("from_position: the log has no position " + *f + " yet");
     }
+    // One dealer's sockets are capped: a script gone wrong must not take every connection.
+    if (who->role == domain::role::dealer && !claim_live_socket(who->dealer_id))
+        return refuse(error_answer(http::status::too_many_requests, "rate_limited", "too_many_live_sockets",
+                                   "dealer " + who->dealer_id + " has " + std::to_string(options.max_live_per_dealer) +
+                                       " live sockets open already; close one first"));
     auto live = s->upgrade(std::move(req), std::move(*who), std::move(filter), from, id, started);
     std::lock_guard lock(sessions_m);
     if (live_sessions.size() > 2 * live_connections.load() + 64)
@@ -1033,7 +1154,8 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
                                 const std::string& what) {
     const bool keep_alive = req.keep_alive();
     auto reply = [s, id, started, what](response res) { s->send(std::move(res), id, started, what); };
-    auto who = admit(bearer_token(req));
+    auto pre = s->take_admitted();
+    auto who = pre ? tl::expected<token_claims, answer>(std::move(*pre)) : admit(bearer_token(req));
     if (!who) {
         if (who.error().status == http::status::unauthorized) stats.command("unknown", "unauthorized", 0, 0);
         return reply(to_response(std::move(who.error()), keep_alive));
@@ -1045,12 +1167,10 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
     }
     if (body->is_array()) {
         // Bulk: each command waits for the one before, so the whole request runs on the pool.
-        auto task = [this, reply, who = std::move(*who), many = std::move(body->get_array()), req = std::move(req)] {
-            reply(handle_bulk(who, many, req));
-        };
-        if (!offload(std::move(task))) reply(error_response(http::status::service_unavailable, "unavailable", "shutting_down",
-                                                            "the server is stopping", false));
-        return;
+        auto shared = std::make_shared<request>(std::move(req));
+        return answer_on_pool(s, id, started, what, [this, who = std::move(*who), many = std::move(body->get_array()), shared] {
+            return handle_bulk(who, many, *shared);
+        });
     }
     // Counted like a pool task, before prepare() looks at `stopping`: stop() waits until its
     // answer is on its way.
@@ -1062,10 +1182,20 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
         --pending;
         return;
     }
-    handler.handle_async(std::move(p->env), [this, reply, keep_alive, note = std::move(p->note)](commands::result<commands::outcome> outcome) {
-        auto a = answer_of(note, outcome);
-        const bool keep = keep_alive && a.status != http::status::service_unavailable;
-        reply(to_response(std::move(a), keep));
+    handler.handle_async(std::move(p->env), [this, reply, keep_alive, id, what, note = std::move(p->note)](
+                                                 commands::result<commands::outcome> outcome) {
+        // On one of the log's threads: nothing may escape from here.
+        auto answer = [&] {
+            auto a = answer_of(note, outcome);
+            const bool keep = keep_alive && a.status != http::status::service_unavailable;
+            reply(to_response(std::move(a), keep));
+        };
+        if (!last_resort("the answer to command " + note.command_id, answer)) {
+            try {
+                reply(internal_response(id, what, "answering the command failed"));
+            } catch (...) {
+            }
+        }
         --pending;
     });
 }
@@ -1083,6 +1213,17 @@ response server::impl::handle_bulk(const token_claims& who, const json::array& m
             return error_response(http::status::bad_request, "bad_request", "bad_request",
                                   "the body must be a JSON object, or an array of them (element " + std::to_string(i) + " is not)",
                                   keep_alive);
+    // One rate token per command: the request was admitted with one, the rest are taken now,
+    // all or none (a bulk larger than the token's burst never fits: send smaller ones).
+    if (many.size() > 1 && !limiter.allow(rate_key(who), static_cast<double>(many.size() - 1))) {
+        stats.rate_limited();
+        auto res = error_response(http::status::too_many_requests, "rate_limited", "rate_limited",
+                                  "a bulk of " + std::to_string(many.size()) +
+                                      " commands needs as many rate tokens; this token has fewer now: send smaller bulks or wait",
+                                  keep_alive);
+        res.set(http::field::retry_after, "1");
+        return res;
+    }
     json::array results;
     for (const auto& one : many) {
         auto a = execute(who, one, req["X-Correlation-Id"]);
@@ -1114,7 +1255,7 @@ response server::impl::handle_query(const request& req, const std::string& path,
         return error_response(http::status::service_unavailable, "unavailable", "read_models_unavailable", message, keep_alive);
     };
     const auto params = parse_query(query);
-    if (!params) return bad("the query string is malformed");
+    if (!params) return bad(params.error());
     auto param = [&](const char* key) -> std::optional<std::string> {
         auto it = params->find(key);
         return it == params->end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -1185,8 +1326,9 @@ response server::impl::handle_query(const request& req, const std::string& path,
             out["head"] = head;
         } else {
             if (auto wrong = accept_only({"from_version", "limit"})) return bad(*wrong);
-            const std::string stream = path.substr(std::string_view("/api/streams/").size());
-            if (stream.empty() || stream.size() > 256 || stream.find('/') != std::string::npos) return bad("expected /api/streams/{stream}");
+            const auto stream_or = detail::path_stream(std::string_view(path).substr(std::string_view("/api/streams/").size()));
+            if (!stream_or) return bad(stream_or.error());
+            const std::string& stream = *stream_or;
             std::uint64_t from = 1;
             if (auto f = param("from_version")) {
                 const auto n = unsigned_of(*f);
@@ -1221,6 +1363,9 @@ response server::impl::handle_query(const request& req, const std::string& path,
         if (auto min = param("min_position")) {
             const auto wanted = unsigned_of(*min);
             if (!wanted) return bad("min_position: expected a non-negative integer");
+            // Beyond the head nothing can come within the wait: say so at once, holding no thread.
+            if (const auto head = log.head_position(); *wanted > head)
+                return bad("min_position: the log has no position " + *min + " yet (its head is " + std::to_string(head) + ")");
             if (runner) (void)runner->wait_for(*wanted, steady::now() + std::chrono::seconds(5));
         }
         return std::nullopt;
@@ -1235,9 +1380,11 @@ response server::impl::handle_query(const request& req, const std::string& path,
     if (path.starts_with("/api/dealers/")) {
         const std::string rest = path.substr(std::string_view("/api/dealers/").size());
         const auto slash = rest.find('/');
-        if (slash == std::string::npos || rest.substr(slash) != "/account" || slash == 0 || slash > 64)
+        if (slash == std::string::npos || rest.substr(slash) != "/account" || slash == 0 || slash > 3 * 64)
             return error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive);
-        const std::string dealer_id = rest.substr(0, slash);
+        const auto dealer_or = detail::path_id(std::string_view(rest).substr(0, slash), "dealer id");
+        if (!dealer_or) return bad(dealer_or.error());
+        const std::string& dealer_id = *dealer_or;
         if (auto wrong = accept_only({"limit", "cursor", "min_position"})) return bad(*wrong);
         if (who->role == domain::role::dealer && dealer_id != who->dealer_id)
             return error_response(http::status::forbidden, "forbidden", "forbidden", "a dealer sees only its own account", keep_alive);
@@ -1305,8 +1452,11 @@ response server::impl::handle_query(const request& req, const std::string& path,
     }
     const std::string prefix = claims ? "/api/claims/" : "/api/orders/";
     const std::string what = claims ? "claim" : "order";
-    const std::string id = path.substr(prefix.size());
-    if (id.empty() || id.size() > 64 || id.find('/') != std::string::npos) return bad("expected " + prefix + "{id}");
+    const std::string_view segment = std::string_view(path).substr(prefix.size());
+    if (segment.find('/') != std::string_view::npos) return bad("expected " + prefix + "{id}");
+    const auto id_or = detail::path_id(segment, what + " id");
+    if (!id_or) return bad(id_or.error());
+    const std::string& id = *id_or;
     auto one = claims ? reads->claim(id, scope) : reads->order(id, scope);
     if (!one) return unavailable(one.error().message);
     // Another dealer's order or claim looks exactly like one that does not exist.
@@ -1316,11 +1466,24 @@ response server::impl::handle_query(const request& req, const std::string& path,
     return at_position(projection, json_body(std::move(**one)));
 }
 
-response server::impl::readiness(bool keep_alive) {
+// What /readyz says, worked out every half second off the request path (a probe that asked
+// PostgreSQL itself would open a connection per call and hang with it).
+void server::impl::refresh_readiness() {
     const auto head = log.head_position();
-    json::object body{{"log", json::object{{"open", true}, {"head", head}}}};
-    bool ready = !stopping;
-    if (!options.postgres.empty()) {
+    bool ready = true;
+    json::object log_state{{"open", true}, {"head", head}};
+    if (auto failure = log.failure()) {
+        // Appends are refused until a restart: not ready, and why.
+        log_state["open"] = false;
+        log_state["error"] = *failure;
+        ready = false;
+    }
+    json::object body{{"log", std::move(log_state)}};
+    if (reads) {
+        auto checked = reads->position("portal_orders");
+        body["postgres"] = checked ? "ok" : checked.error().message;
+        ready = ready && checked.has_value();
+    } else if (!options.postgres.empty()) {
         auto checked = projections::read_status(options.postgres, head);
         body["postgres"] = checked ? "ok" : checked.error().message;
         ready = ready && checked.has_value();
@@ -1339,8 +1502,60 @@ response server::impl::readiness(bool keep_alive) {
         }
         body["projections"] = std::move(list);
     }
-    body["live"] = json::object{{"position", hub.position()}, {"connections", live_connections.load()}};
-    body["ready"] = ready;
+    json::object live{{"position", hub.position()}, {"connections", live_connections.load()}, {"errors", hub.errors()}};
+    if (auto problem = hub.problem(); !problem.empty()) {
+        live["error"] = problem;
+        ready = false;
+    }
+    body["live"] = std::move(live);
+    if (!options.background.empty()) {
+        json::array list;
+        for (const auto& c : options.background) {
+            const auto h = c.health();
+            json::object one{{"name", c.name}, {"ok", h.problem.empty()}, {"errors", h.errors}};
+            if (!h.problem.empty()) one["error"] = h.problem;
+            ready = ready && h.problem.empty();
+            stats.component_errors(c.name, h.errors);
+            list.emplace_back(std::move(one));
+        }
+        body["background"] = std::move(list);
+    }
+    body["checked_at"] = domain::iso8601(std::chrono::duration_cast<std::chrono::microseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    stats.component_errors("live", hub.errors());
+    std::lock_guard lock(ready_m);
+    ready_body = std::move(body);
+    ready_now = ready;
+}
+
+void server::impl::fit_connections_to_descriptors() {
+    constexpr rlim_t reserve = 512;  // the log's files, PostgreSQL connections, the process's own
+    const rlim_t wanted = static_cast<rlim_t>(options.max_connections) + reserve;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return;
+    const auto fits = limit.rlim_cur > 2 * reserve ? static_cast<std::size_t>(limit.rlim_cur - reserve)
+                                                   : static_cast<std::size_t>(limit.rlim_cur / 2);
+    spdlog::warn("the process may open {} files (RLIMIT_NOFILE, hard limit {}): serving at most {} connections instead of {}",
+                 limit.rlim_cur, limit.rlim_max, fits, options.max_connections);
+    options.max_connections = fits;
+}
+
+response server::impl::readiness(bool keep_alive) {
+    json::value body;
+    bool ready = false;
+    {
+        std::lock_guard lock(ready_m);
+        body = ready_body;
+        ready = ready_now && !stopping;
+    }
+    if (auto* o = body.if_object()) (*o)["ready"] = ready;
     return json_response(ready ? http::status::ok : http::status::service_unavailable, body, keep_alive);
 }
 
@@ -1365,12 +1580,32 @@ void server::start() {
     if (!ec) i.acceptor->listen(net::socket_base::max_listen_connections, ec);
     if (ec) throw std::runtime_error("cannot listen on " + i.options.host + ":" + std::to_string(i.options.port) + ": " + ec.message());
     i.port = i.acceptor->local_endpoint().port();
+    i.accept_timer.emplace(i.acceptor->get_executor());
+    i.fit_connections_to_descriptors();
     i.hub.start();
+    i.refresh_readiness();
+    i.ready_thread = std::thread([&i] {
+        pthread_setname_np(pthread_self(), "dl-ready");
+        std::unique_lock lock(i.ready_stop_m);
+        while (!i.ready_stop_cv.wait_for(lock, std::chrono::milliseconds(500), [&i] { return i.ready_stopping; })) {
+            lock.unlock();
+            auto refresh = [&i] { i.refresh_readiness(); };
+            (void)i.last_resort("the readiness check", refresh);
+            lock.lock();
+        }
+    });
     i.accept();
     for (std::size_t t = 0; t < i.options.io_threads; ++t)
         i.threads.emplace_back([&i] {
             pthread_setname_np(pthread_self(), "dl-io");  // for top -H and perf
-            i.ioc.run();
+            // An exception out of a handler leaves run(); the thread logs it and runs on.
+            for (bool done = false; !done;) {
+                auto run = [&] {
+                    i.ioc.run();
+                    done = true;
+                };
+                (void)i.last_resort("an io thread", run);
+            }
         });
     spdlog::info("listening on http://{}:{}", i.options.host, i.port);
 }
@@ -1381,9 +1616,16 @@ void server::stop() {
     auto& i = *impl_;
     if (i.stopped.exchange(true)) return;
     i.stopping = true;
+    {
+        std::lock_guard lock(i.ready_stop_m);
+        i.ready_stopping = true;
+    }
+    i.ready_stop_cv.notify_all();
+    if (i.ready_thread.joinable()) i.ready_thread.join();
     if (i.acceptor) net::post(i.acceptor->get_executor(), [&i] {
         beast::error_code ec;
         i.acceptor->close(ec);  // no new connections
+        i.accept_timer->cancel();
     });
     auto wait_until = [](auto done, std::chrono::milliseconds at_most) {
         const auto deadline = steady::now() + at_most;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,13 @@
 
 namespace dealerline::api {
 
+// How a component that works in the background (process managers, schedulers) is doing:
+// `problem` is empty while it is healthy; `errors` counts its failures so far.
+struct component_health {
+    std::string problem;
+    std::uint64_t errors = 0;
+};
+
 struct server_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;                       // 0: any free port (see server::port())
@@ -27,7 +35,8 @@ struct server_options {
     std::size_t max_json_depth = 32;                 // 400 above
     std::chrono::seconds request_timeout{15};        // to receive one request, headers and body (slowloris)
     std::chrono::seconds idle_timeout{60};           // a kept-alive connection with nothing to say
-    std::size_t max_connections = 10'000;            // beyond: refused at once
+    std::size_t max_connections = 10'000;            // beyond: refused at once (lowered to what RLIMIT_NOFILE allows)
+    std::size_t max_live_per_dealer = 50;            // live sockets of one dealer's tokens; 429 beyond
     std::uint64_t ready_max_lag = 10'000;            // /readyz: a projection further behind is not ready
     std::string postgres;                            // /readyz checks it answers
     // The live feed (websockets): browsers' upgrades must come from our own page or from one of
@@ -42,6 +51,13 @@ struct server_options {
     // allowed above that; 429 beyond. 0: no limit.
     double rate_limit = 200;
     double rate_burst = 400;
+    // Components outside the server that /readyz and /metrics report on (serve passes the
+    // process managers and the schedulers).
+    struct background_component {
+        std::string name;
+        std::function<component_health()> health;
+    };
+    std::vector<background_component> background;
 };
 
 class server {

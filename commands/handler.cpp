@@ -360,8 +360,8 @@ struct handler::impl {
     }
     result<related> gather(const credit_note_command& cmd, context& ctx, bool use_cache) {
         related out;
-        const auto& issue = std::get<issue_credit_note>(cmd);
-        if (auto known = know_dealer(issue.dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
+        const std::string& dealer_id = std::visit(overloaded{[](const issue_credit_note& issue) -> const std::string& { return issue.dealer_id; }}, cmd);
+        if (auto known = know_dealer(dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
         return out;
     }
     result<related> gather(const payment_command& cmd, context& ctx, bool use_cache) {

@@ -277,27 +277,53 @@ void manager_runner::execute(const derived_command& c, std::uint64_t current) {
     spdlog::info("process managers: {} refused: {} ({})", c.command_id, r.error().message, r.error().code);
 }
 
+manager_runner::health_report manager_runner::health() const {
+    std::lock_guard lock(problem_m_);
+    return {problem_, errors_.load()};
+}
+
 void manager_runner::run() {
     std::uint64_t checkpoint = 0;
     if (auto snap = log_.get_snapshot(checkpoint_name); options_.use_checkpoint && snap && *snap) checkpoint = (*snap)->version;
     std::uint64_t at = 0;
+    auto backoff = std::chrono::milliseconds(100);
+    auto trouble = [&](std::string problem) {
+        ++errors_;
+        spdlog::error("process managers: {}; retrying in {} ms", problem, backoff.count());
+        {
+            std::lock_guard lock(problem_m_);
+            problem_ = std::move(problem);
+        }
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    };
     while (!stop_) {
         if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) continue;
         auto events = log_.read_all(at + 1, options_.batch);
         if (!events) {
-            spdlog::error("process managers: cannot read the log after {}: {}", at, events.error().message);
-            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            trouble("cannot read the log after " + std::to_string(at) + ": " + events.error().message);
             continue;
         }
-        for (const auto& e : *events) {
-            if (folded_early_.erase(e.position) == 0) {
-                auto commands = managers_.on(e);
-                if (e.position > checkpoint)
-                    for (const auto& c : commands) execute(c, e.position);
+        // The thread's last resort: an event whose handling throws is retried after a pause.
+        try {
+            for (const auto& e : *events) {
+                if (folded_early_.erase(e.position) == 0) {
+                    auto commands = managers_.on(e);
+                    if (e.position > checkpoint)
+                        for (const auto& c : commands) execute(c, e.position);
+                }
+                at = e.position;
+                position_ = at;
+                if (stop_) break;
             }
-            at = e.position;
-            position_ = at;
-            if (stop_) break;
+        } catch (const std::exception& x) {
+            trouble("handling the event after position " + std::to_string(at) + " failed: " + x.what());
+            continue;
+        }
+        if (backoff != std::chrono::milliseconds(100)) {
+            backoff = std::chrono::milliseconds(100);
+            std::lock_guard lock(problem_m_);
+            problem_.clear();
         }
         // The checkpoint may only pass what is folded in order (early folds are redone on restart).
         if (at > checkpoint) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -88,6 +89,14 @@ public:
     // appended meanwhile (nothing else writing).
     bool wait_until_idle(std::chrono::steady_clock::time_point deadline) const;
     [[nodiscard]] std::uint64_t position() const noexcept { return position_.load(); }
+    // Failures so far, and what is wrong now (empty while the managers keep up): an exception
+    // while handling an event is logged, counted and retried after a pause, never skipped (the
+    // commands it derives have ids of their own, so a retry repeats nothing).
+    struct health_report {
+        std::string problem;
+        std::uint64_t errors = 0;
+    };
+    [[nodiscard]] health_report health() const;
 
 private:
     void run();
@@ -102,6 +111,9 @@ private:
     std::set<std::uint64_t> folded_early_;  // positions ahead of the main loop, already folded
     std::atomic<std::uint64_t> position_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> errors_{0};
+    mutable std::mutex problem_m_;
+    std::string problem_;
     std::thread thread_;
 };
 

@@ -269,10 +269,12 @@ public:
                                    i);
                     },
                     [&](const credit_note_event& c) {
-                        const auto& x = std::get<credit_note_issued>(c);
-                        auto& r = revenue_of(x.dealer_id, x.currency);
-                        ++r.credit_notes;
-                        r.credited += x.amount;
+                        std::visit(overloaded{[&](const credit_note_issued& x) {
+                                       auto& r = revenue_of(x.dealer_id, x.currency);
+                                       ++r.credit_notes;
+                                       r.credited += x.amount;
+                                   }},
+                                   c);
                     },
                 },
                 ev);

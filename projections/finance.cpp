@@ -133,7 +133,9 @@ public:
                                payments.want(payment_id_of(p));
                                if (const auto* x = std::get_if<payment_recorded>(&p)) balances.want(x->dealer_id);
                            },
-                           [&](const credit_note_event& c) { balances.want(std::get<credit_note_issued>(c).dealer_id); },
+                           [&](const credit_note_event& c) {
+                               std::visit(overloaded{[&](const credit_note_issued& x) { balances.want(x.dealer_id); }}, c);
+                           },
                        },
                        ev);
         invoices.load(tx);
@@ -254,9 +256,11 @@ public:
                                    p);
                     },
                     [&](const credit_note_event& c) {
-                        const auto& x = std::get<credit_note_issued>(c);
-                        entry(account(x.dealer_id), "credit_note", x.credit_note_id,
-                              "credit note " + x.credit_note_id + ": " + x.reason, -x.amount);
+                        std::visit(overloaded{[&](const credit_note_issued& x) {
+                                       entry(account(x.dealer_id), "credit_note", x.credit_note_id,
+                                             "credit note " + x.credit_note_id + ": " + x.reason, -x.amount);
+                                   }},
+                                   c);
                     },
                 },
                 ev);

@@ -1418,6 +1418,11 @@ sha256 chain_hash(const sha256& previous, const event_view& e) {
     return thread_hasher().chain(previous, canonical);
 }
 
+std::optional<std::string> event_log::failure() const {
+    if (!impl_->failed.load()) return std::nullopt;
+    return impl_->failure;  // written once, before `failed` was set
+}
+
 bool event_log::read_only() const noexcept { return impl_->options.read_only; }
 const std::filesystem::path& event_log::dir() const noexcept { return impl_->dir; }
 

@@ -229,6 +229,10 @@ public:
     // Follow mode: sees what the writer (another process) has written since; returns the new head.
     [[nodiscard]] result<std::uint64_t> catch_up();
 
+    // Why the log refuses appends until it is reopened (a write or sync failed: what reached the
+    // disk is unknown), or nothing while it is healthy.
+    [[nodiscard]] std::optional<std::string> failure() const;
+
     [[nodiscard]] bool read_only() const noexcept;
     [[nodiscard]] const std::filesystem::path& dir() const noexcept;
 

@@ -38,6 +38,7 @@ struct serve_options {
     std::size_t io_threads = 0;
     std::vector<std::string> allowed_origins;
     double rate_limit = 200;
+    std::size_t max_connections = 10'000, max_live_per_dealer = 50;
     std::size_t billing_interval = 3600;  // seconds between scheduler runs; 0: never
 };
 
@@ -76,6 +77,8 @@ int run_serve(serve_options o) {
     options.allowed_origins = o.allowed_origins;
     options.rate_limit = o.rate_limit;
     options.rate_burst = 2 * o.rate_limit;
+    options.max_connections = o.max_connections;
+    options.max_live_per_dealer = o.max_live_per_dealer;
 
     // Signals are taken by sigwait below, so every thread started from here on blocks them.
     sigset_t stop_signals;
@@ -94,6 +97,17 @@ int run_serve(serve_options o) {
     projections::runner runner(o.postgres, source);
     runner.start();
     projections::queries reads(o.postgres);
+    // The schedulers' thread reports here; /readyz and /metrics show it beside the managers.
+    std::mutex scheduler_health_m;
+    api::component_health scheduler_health;
+    options.background.push_back({"process_managers", [&managers] {
+                                      const auto h = managers.health();
+                                      return api::component_health{h.problem, h.errors};
+                                  }});
+    options.background.push_back({"schedulers", [&] {
+                                      std::lock_guard lock(scheduler_health_m);
+                                      return scheduler_health;
+                                  }});
     api::server server(options, **log, handler, &runner, &reads);
     try {
         server.start();
@@ -111,13 +125,32 @@ int run_serve(serve_options o) {
         std::unique_lock lock(scheduler_m);
         while (!stopping) {
             lock.unlock();
-            const auto today = domain::date_of(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                   std::chrono::system_clock::now().time_since_epoch())
-                                                   .count());
-            if (auto b = commands::run_billing(**log, handler, today); b && (b->billed || b->refused))
-                std::cerr << "dealerline serve: billing: " << b->billed << " periods billed, " << b->refused << " refused\n";
-            if (auto d = commands::run_overdue(**log, handler, today); d && d->marked)
-                std::cerr << "dealerline serve: " << d->marked << " invoices overdue\n";
+            // The thread's last resort: a run that fails or throws is logged, counted, shown in
+            // /readyz, and tried again at the next interval (billing and overdue runs repeat
+            // nothing they did before).
+            std::string problem;
+            try {
+                const auto today = domain::date_of(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                       std::chrono::system_clock::now().time_since_epoch())
+                                                       .count());
+                auto b = commands::run_billing(**log, handler, today);
+                if (!b) problem = "billing: " + b.error().message;
+                else if (b->billed || b->refused)
+                    std::cerr << "dealerline serve: billing: " << b->billed << " periods billed, " << b->refused << " refused\n";
+                auto d = commands::run_overdue(**log, handler, today);
+                if (!d) problem = "overdue invoices: " + d.error().message;
+                else if (d->marked) std::cerr << "dealerline serve: " << d->marked << " invoices overdue\n";
+            } catch (const std::exception& e) {
+                problem = std::string("the schedulers failed: ") + e.what();
+            }
+            {
+                std::lock_guard health(scheduler_health_m);
+                if (!problem.empty()) {
+                    ++scheduler_health.errors;
+                    std::cerr << "dealerline serve: " << problem << "; trying again in " << o.billing_interval << " s\n";
+                }
+                scheduler_health.problem = problem;
+            }
             lock.lock();
             scheduler_cv.wait_for(lock, std::chrono::seconds(o.billing_interval), [&] { return stopping; });
         }
@@ -161,6 +194,13 @@ void add_serve(CLI::App& app, int& status) {
     cmd->add_option("--rate-limit", o->rate_limit, "Requests per second per token (twice that as a burst); 0: no limit")
         ->envname("DEALERLINE_RATE_LIMIT")
         ->check(CLI::Range(0.0, 1e9));
+    cmd->add_option("--max-connections", o->max_connections,
+                    "Open connections at most (default 10000; lowered to what the process's file limit allows)")
+        ->envname("DEALERLINE_MAX_CONNECTIONS")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+    cmd->add_option("--max-live-per-dealer", o->max_live_per_dealer, "Live-feed sockets one dealer may hold open (default 50)")
+        ->envname("DEALERLINE_MAX_LIVE_PER_DEALER")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{100'000}));
     cmd->add_option("--billing-interval", o->billing_interval,
                     "Seconds between runs of subscription billing and overdue marking (default 3600; 0: never)")
         ->envname("DEALERLINE_BILLING_INTERVAL");

@@ -93,9 +93,17 @@ public:
     [[nodiscard]] storage::result<page> read(std::uint64_t after, std::uint64_t to, std::size_t max_events, const live_filter&);
 
     [[nodiscard]] std::uint64_t position() const noexcept { return position_.load(); }
+    // Failures so far (events skipped, reads that failed or threw), and what is wrong now (empty
+    // while the feed is delivering): /readyz and /metrics show both.
+    [[nodiscard]] std::uint64_t errors() const noexcept { return errors_.load(); }
+    [[nodiscard]] std::string problem() const;
 
 private:
     void run();
+    void run_once(std::chrono::milliseconds& backoff);
+    void set_problem(std::string);
+    // The update of one event, or an error; never throws (a throw becomes the error).
+    storage::result<std::optional<live_update>> derive(const storage::recorded_event&);
 
     const storage::event_log& log_;
     update_deriver deriver_;
@@ -104,6 +112,9 @@ private:
     std::vector<std::weak_ptr<live_subscriber>> everyone_;
     std::atomic<std::uint64_t> position_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<std::uint64_t> errors_{0};
+    mutable std::mutex problem_m_;
+    std::string problem_;
     std::thread thread_;
 };
 
