@@ -43,7 +43,7 @@ constexpr std::array shapes{
     shape{"sku", is_id, "a SKU (1 to 64 printable characters without spaces)"},
     shape{"status", [](std::string_view v) { return !v.empty() && v.size() <= 32 && all_of(v, status_char); },
           "a status (a-z and _, at most 32 characters)"},
-    shape{"limit", [](std::string_view v) { return unsigned_of(v).has_value(); }, "a positive integer"},
+    shape{"limit", [](std::string_view v) { return unsigned_of(v).has_value(); }, "an integer"},
     shape{"min_position", [](std::string_view v) { return unsigned_of(v).has_value(); }, "a non-negative integer"},
     shape{"from_position", [](std::string_view v) { return unsigned_of(v).has_value(); }, "a non-negative integer"},
     shape{"from_version", [](std::string_view v) { return unsigned_of(v).has_value(); }, "a non-negative integer"},
