@@ -83,6 +83,21 @@ struct metrics::impl {
                                                             .Name("dealerline_internal_errors_total")
                                                             .Help("Failures caught by a last-resort handler (a bug or a broken dependency), by component")
                                                             .Register(registry);
+    prometheus::Gauge& log_failed = prometheus::BuildGauge()
+                                        .Name("dealerline_log_failed")
+                                        .Help("1 once a write or sync of the event log failed: appends are refused until a restart")
+                                        .Register(registry)
+                                        .Add({});
+    prometheus::Gauge& disk_free = prometheus::BuildGauge()
+                                       .Name("dealerline_log_disk_free_bytes")
+                                       .Help("Free bytes on the event log's disk")
+                                       .Register(registry)
+                                       .Add({});
+    prometheus::Gauge& space_low = prometheus::BuildGauge()
+                                       .Name("dealerline_log_disk_space_low")
+                                       .Help("1 while the log's disk is under --min-free-bytes: appends are refused")
+                                       .Register(registry)
+                                       .Add({});
     std::mutex render_m;
     std::mutex totals_m;
     std::map<std::string, std::uint64_t> reported;  // component -> errors counted so far
@@ -122,6 +137,12 @@ void metrics::component_errors(const std::string& component, std::uint64_t total
     if (total <= seen) return;
     impl_->internal.Add({{"component", component}}).Increment(static_cast<double>(total - seen));
     seen = total;
+}
+
+void metrics::log_state(bool failed, std::uint64_t free_bytes, bool space_low) {
+    impl_->log_failed.Set(failed ? 1 : 0);
+    impl_->disk_free.Set(static_cast<double>(free_bytes));
+    impl_->space_low.Set(space_low ? 1 : 0);
 }
 
 std::string metrics::render(std::uint64_t head, const std::vector<projections::status>& statuses) {

@@ -35,6 +35,8 @@ public:
     void internal_error(std::string_view component);
     // A background component's errors so far (it counts them itself; this reports the total).
     void component_errors(const std::string& component, std::uint64_t total);
+    // The log: failed (refusing appends until a restart), its disk's free bytes, under the floor.
+    void log_state(bool failed, std::uint64_t free_bytes, bool space_low);
 
     // The text exposition, with the log's head and the projections as they are now.
     [[nodiscard]] std::string render(std::uint64_t head, const std::vector<projections::status>&);

@@ -1472,12 +1472,25 @@ void server::impl::refresh_readiness() {
     const auto head = log.head_position();
     bool ready = true;
     json::object log_state{{"open", true}, {"head", head}};
-    if (auto failure = log.failure()) {
+    const auto failure = log.failure();
+    if (failure) {
         // Appends are refused until a restart: not ready, and why.
         log_state["open"] = false;
         log_state["error"] = *failure;
         ready = false;
     }
+    const auto space = log.space();
+    if (space.floor > 0) {
+        log_state["free_bytes"] = space.free_bytes;
+        log_state["min_free_bytes"] = space.floor;
+        if (space.low()) {
+            // Appends are refused until space returns (no restart needed).
+            log_state["disk"] = "free space " + std::to_string(space.free_bytes) + " bytes is under the floor of " +
+                                std::to_string(space.floor) + " (--min-free-bytes): appends are refused";
+            ready = false;
+        }
+    }
+    stats.log_state(failure.has_value(), space.free_bytes, space.low());
     json::object body{{"log", std::move(log_state)}};
     if (reads) {
         auto checked = reads->position("portal_orders");

@@ -43,6 +43,7 @@ failure from_storage(const storage::error& e) {
         case storage::error::kind::command_mismatch: return fail(failure::kind::conflict, "command_id_reused", e.message);
         case storage::error::kind::conflict: return fail(failure::kind::conflict, "conflict", e.message);
         case storage::error::kind::bad_request: return fail(failure::kind::rejected, "validation_failed", e.message);
+        case storage::error::kind::no_space: return fail(failure::kind::unavailable, "disk_space_low", e.message);
         default: return fail(failure::kind::unavailable, "unavailable", e.message);
     }
 }

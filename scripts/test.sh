@@ -58,5 +58,7 @@ else
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
   # Known leaks inside libpq/libpqxx when a connection is killed (tests/lsan.supp says which).
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$DL_ROOT/tests/lsan.supp}
+  # The dev phase ran the power-loss test's 200 rounds; under ASan a few dozen keep CI short.
+  export DEALERLINE_FAULT_ROUNDS=${DEALERLINE_FAULT_ROUNDS:-40}
   ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands|projections|api"
 fi

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <pthread.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,6 +40,7 @@ std::string_view to_string(error::kind k) noexcept {
         case error::kind::closed: return "closed";
         case error::kind::not_found: return "not_found";
         case error::kind::corrupt: return "corrupt";
+        case error::kind::no_space: return "no_space";
     }
     return "unknown";
 }
@@ -353,7 +355,12 @@ struct event_log::impl {
     sha256 committed_hash{};
     mutable std::mutex tail_mutex;
     mutable std::condition_variable tail_cv;
-    std::atomic<std::uint64_t> syncs{0}, appends_synced{0};
+    std::atomic<std::uint64_t> syncs{0}, appends_synced{0}, groups_decided{0};
+
+    // The disk against options.min_free_bytes: the writer looks again at most every 100 ms
+    // (a statvfs per group would cost more than the check is worth); space() looks at once.
+    std::atomic<std::uint64_t> free_seen{std::numeric_limits<std::uint64_t>::max()};
+    std::chrono::steady_clock::time_point space_checked_at{};
 
     // Writer-thread state: ahead of the published head by what is written but not yet synced.
     std::uint64_t next_position = 1;
@@ -412,7 +419,9 @@ struct event_log::impl {
             completer.join();
         }
         if (db != nullptr) {
-            if (!options.read_only) (void)db->SyncWAL();  // snapshots are written unsynced; keep them if we can
+            // Snapshots are written unsynced; keep them if we can. Not after a failure: RocksDB's
+            // WAL writer must not be used again once it has failed (an assertion in its build).
+            if (!options.read_only && !failed.load()) (void)db->SyncWAL();
             for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);  // close-time: nothing to recover
             handles.clear();
             (void)db->Close();
@@ -427,6 +436,23 @@ struct event_log::impl {
     }
 
     std::int64_t now() const { return options.clock ? options.clock() : system_clock_us(); }
+
+    std::uint64_t free_now() const {
+        if (options.free_bytes) return options.free_bytes();
+        struct statvfs st {};
+        if (::statvfs(dir.c_str(), &st) != 0) return std::numeric_limits<std::uint64_t>::max();  // unknown: no refusal
+        return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+    }
+    // Writer thread only.
+    bool space_low() {
+        if (options.min_free_bytes == 0) return false;
+        const auto t = std::chrono::steady_clock::now();
+        if (t - space_checked_at >= std::chrono::milliseconds(100)) {
+            free_seen.store(free_now());
+            space_checked_at = t;
+        }
+        return free_seen.load() < options.min_free_bytes;
+    }
 
     // The stream's version as of the published head (0: no such stream). The heads family may
     // already hold a version whose events are written but not yet synced; versions grow with
@@ -487,7 +513,7 @@ struct event_log::impl {
                     alone = true;
                 }
             }
-            auto written = write_group(std::move(group), alone);
+            auto written = write_group(std::move(group), alone && !options.unsafe_acknowledge_before_sync);
             group.clear();
             if (alone) {
                 std::vector<written_group> one;
@@ -580,7 +606,9 @@ struct event_log::impl {
     void sync_and_answer(std::vector<written_group>& groups) {
         const bool any_written = std::any_of(groups.begin(), groups.end(), [](const written_group& g) { return g.wrote; });
         if (any_written) {
-            const auto status = failed.load() ? rocksdb::Status::Aborted(failure) : db->SyncWAL();
+            const auto status = failed.load()                           ? rocksdb::Status::Aborted(failure)
+                                : options.unsafe_acknowledge_before_sync ? rocksdb::Status::OK()
+                                                                         : db->SyncWAL();
             if (!status.ok()) {
                 // What reached the disk is unknown: refuse further appends until reopened (recovery
                 // then sees each batch whole or not at all), and acknowledge none of these.
@@ -602,8 +630,10 @@ struct event_log::impl {
         answer_all(groups);
     }
 
-    // The groups are durable (or failed): make them visible to readers and tail waiters.
-    void publish(const std::vector<written_group>& groups) {
+    // The groups are durable (or failed): make them visible to readers and tail waiters. A
+    // duplicate is answered as such only once its original is durable: the original may sit in
+    // a group whose sync failed, and then it was never acknowledged.
+    void publish(std::vector<written_group>& groups) {
         const written_group* last_written = nullptr;
         std::size_t appends = 0;
         for (const auto& g : groups) {
@@ -622,6 +652,15 @@ struct event_log::impl {
                 committed.store(last_written->last_position);
             }
             tail_cv.notify_all();
+        }
+        const std::uint64_t durable = committed.load();
+        for (auto& g : groups) {
+            for (auto& o : g.outcomes) {
+                if (o && o->duplicate && o->last_position() > durable)
+                    o = tl::unexpected(make_error(error::kind::closed, failed.load() ? "the log failed before this command's first "
+                                                                                       "append was durable: " + failure
+                                                                                     : "this command's first append is not durable"));
+            }
         }
     }
 
@@ -672,8 +711,17 @@ struct event_log::impl {
     written_group write_group(std::vector<pending> group, bool sync) {
         written_group out;
         out.group = std::move(group);
+        groups_decided.fetch_add(1, std::memory_order_relaxed);
         if (failed.load()) {
             const result<append_result> refused = tl::unexpected(make_error(error::kind::closed, "the log failed earlier: " + failure));
+            out.outcomes.assign(out.group.size(), refused);
+            return out;
+        }
+        if (space_low()) {
+            const result<append_result> refused = tl::unexpected(make_error(
+                error::kind::no_space, "the event log's disk has " + std::to_string(free_seen.load()) +
+                                           " bytes free, under the floor of " + std::to_string(options.min_free_bytes) +
+                                           " (--min-free-bytes); nothing was written"));
             out.outcomes.assign(out.group.size(), refused);
             return out;
         }
@@ -841,6 +889,84 @@ struct event_log::impl {
     }
 };
 
+namespace {
+
+std::string missing_events_advice(const std::filesystem::path& dir, bool unchanged = true) {
+    return std::string(unchanged ? "; nothing was changed" : "") + ". Check the log with `dealerline audit verify --data " + dir.string() +
+           "`, then restore it from a backup or a follower (docs/operations.md, \"Recovery refuses to open\")";
+}
+
+// Before the writer opens an existing log (which replays its WAL and makes what it replayed
+// permanent): the newest event in the tables, and whether the WAL continues from it. A WAL whose
+// first events do not follow the tables lost events that may have been acknowledged (a WAL file
+// vanished, or its synced pages did), and the open is refused with nothing changed. Nothing is
+// known (std::nullopt) when the log cannot be opened read-only; the real open then says why.
+result<std::optional<position_gap_filter::link>> judge_recovery(const std::filesystem::path& dir, rocksdb::DBOptions options,
+                                                                const std::vector<rocksdb::ColumnFamilyDescriptor>& families) {
+    position_gap_filter recorder(cf_events, std::nullopt, /*record_only=*/true);
+    options.wal_filter = &recorder;
+    options.create_if_missing = false;
+    options.create_missing_column_families = false;
+    options.env = rocksdb::Env::Default();
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    if (!rocksdb::DB::OpenForReadOnly(options, dir.string(), families, &handles, &raw).ok())
+        return std::optional<position_gap_filter::link>{};
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto release = [&] {
+        for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+        handles.clear();
+    };
+    position_gap_filter::link start;
+    {
+        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+        it->SeekToLast();
+        if (!it->status().ok()) {
+            auto e = io_error(it->status(), "reading the log's tables");
+            it.reset();
+            release();
+            return tl::unexpected(e);
+        }
+        if (it->Valid()) {
+            event_view view;
+            std::string_view canonical;
+            if (!decode_event(it->value().ToStringView(), view, canonical) || view.position != from_be64(it->key().ToStringView())) {
+                it.reset();
+                release();
+                return tl::unexpected(make_error(error::kind::corrupt, "the newest event in the log's tables does not decode" +
+                                                                           missing_events_advice(dir)));
+            }
+            start = {view.position, view.hash};
+        }
+    }
+    release();
+    const std::uint64_t first = recorder.first_position();
+    if (first == 0) return std::optional(start);
+    if (first != start.position + 1) {
+        const std::string what = first > start.position + 1
+                                     ? "positions " + std::to_string(start.position + 1) + ".." + std::to_string(first - 1) + " are missing"
+                                     : "it repeats position " + std::to_string(first);
+        return tl::unexpected(make_error(error::kind::corrupt, "the event log at " + dir.string() + " cannot be recovered: its tables end at position " +
+                                                                   std::to_string(start.position) + " and its write-ahead log continues at " +
+                                                                   std::to_string(first) + " (" + what + ")" + missing_events_advice(dir)));
+    }
+    event_view view;
+    std::string_view canonical;
+    if (!decode_event(recorder.first_record(), view, canonical) || chain_hash(start.hash, view) != view.hash)
+        return tl::unexpected(make_error(error::kind::corrupt, "the event log at " + dir.string() + " cannot be recovered: event " +
+                                                                   std::to_string(first) + " in the write-ahead log does not chain to event " +
+                                                                   std::to_string(start.position) + " in the tables" +
+                                                                   missing_events_advice(dir)));
+    if (const auto& stop = recorder.stopped(); stop && stop->broken_link)
+        return tl::unexpected(make_error(error::kind::corrupt, "the event log at " + dir.string() + " cannot be recovered: event " +
+                                                                   std::to_string(stop->found) +
+                                                                   " in the write-ahead log does not chain to the event before it" +
+                                                                   missing_events_advice(dir)));
+    return std::optional(start);
+}
+
+}  // namespace
+
 event_log::event_log(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 event_log::~event_log() = default;
 
@@ -907,7 +1033,13 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     i->options = std::move(options);
     // Recovery stops at the first gap in positions: with zeroed WAL files a crash can leave a
     // zero page before one that reached the disk, and RocksDB's reader skips zero blocks.
-    i->gap_filter = std::make_unique<detail::position_gap_filter>(cf_events);
+    std::optional<position_gap_filter::link> start;
+    if (existed && !i->options.read_only) {
+        auto judged = judge_recovery(dir, db_options, families);
+        if (!judged) return tl::unexpected(judged.error());
+        start = *judged;
+    }
+    i->gap_filter = std::make_unique<detail::position_gap_filter>(cf_events, start);
     db_options.wal_filter = i->gap_filter.get();
     if (i->options.read_only && i->options.follow) {
         i->fs = detail::follower_fs(rocksdb::FileSystem::Default(), dir);
@@ -979,8 +1111,21 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     }
 
     if (auto r = i->recover_head(); !r) return tl::unexpected(r.error());
-    if (!i->options.read_only) i->start_threads();
-    return std::unique_ptr<event_log>(new event_log(std::move(i)));
+    std::unique_ptr<event_log> log(new event_log(std::move(i)));
+    // What the WAL replayed, checked as stored: positions without a gap and the hash chain from
+    // the newest event that was in the tables to the head (the filter judged the same records
+    // on their way in; this checks what RocksDB made of them).
+    if (start && log->head_position() > start->position) {
+        auto report = log->verify(start->position + 1, to_end);
+        if (!report) return tl::unexpected(report.error());
+        if (!report->ok())
+            return tl::unexpected(make_error(error::kind::corrupt, "the event log at " + dir.string() +
+                                                                       " does not verify after recovery: position " +
+                                                                       std::to_string(*report->first_bad) + ": " + report->problem +
+                                                                       missing_events_advice(dir, false)));
+    }
+    if (!log->impl_->options.read_only) log->impl_->start_threads();
+    return log;
 }
 
 void event_log::append(append_request request, append_callback on_done) {
@@ -1015,7 +1160,7 @@ void event_log::append(append_request request, append_callback on_done) {
                 std::vector<pending> group;
                 group.push_back(std::move(p));
                 std::vector<written_group> one;
-                one.push_back(impl_->write_group(std::move(group), /*sync=*/true));
+                one.push_back(impl_->write_group(std::move(group), /*sync=*/!impl_->options.unsafe_acknowledge_before_sync));
                 impl_->publish(one);
                 {
                     std::lock_guard sync(impl_->sync_mutex);
@@ -1136,7 +1281,14 @@ result<std::vector<recorded_event>> event_log::read_stream(std::string_view stre
 std::uint64_t event_log::head_position() const noexcept { return impl_->committed.load(); }
 
 log_stats event_log::stats() const noexcept {
-    return {impl_->syncs.load(std::memory_order_relaxed), impl_->appends_synced.load(std::memory_order_relaxed)};
+    return {impl_->syncs.load(std::memory_order_relaxed), impl_->appends_synced.load(std::memory_order_relaxed),
+            impl_->groups_decided.load(std::memory_order_relaxed)};
+}
+
+disk_space event_log::space() const {
+    const std::uint64_t free = impl_->free_now();
+    impl_->free_seen.store(free);  // the writer sees a change within its next check anyway
+    return {free, impl_->options.min_free_bytes};
 }
 
 sha256 event_log::head_hash() const {

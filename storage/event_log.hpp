@@ -31,6 +31,7 @@ struct error {
         closed,            // the log is shutting down, failed earlier, or was opened read-only
         not_found,
         corrupt,           // a stored record could not be decoded
+        no_space,          // the log's disk is below the free-space floor; nothing was written
     };
     kind code;
     std::string message;
@@ -142,6 +143,14 @@ struct snapshot {
 struct log_stats {
     std::uint64_t syncs = 0;
     std::uint64_t appends_synced = 0;
+    std::uint64_t groups = 0;  // groups the writer has decided (written or not)
+};
+
+// The log's disk, as the writer last saw it.
+struct disk_space {
+    std::uint64_t free_bytes = 0;  // available to this process (statvfs f_bavail)
+    std::uint64_t floor = 0;       // log_options::min_free_bytes
+    [[nodiscard]] bool low() const noexcept { return free_bytes < floor; }
 };
 
 struct log_options {
@@ -156,6 +165,15 @@ struct log_options {
     // The writer keeps this many bytes of its WAL file written with zeros ahead of the data, so
     // that a sync has no file size to commit (storage/detail/wal_files.hpp). 0: plain appends.
     std::uint64_t wal_zeroed_ahead = 8u << 20;
+    // Appends are refused (error::kind::no_space) while the log's disk has less free space than
+    // this, before RocksDB itself fails on a full disk (which fails the log until a restart).
+    // They resume when space returns. 0: no floor. `dealerline serve` defaults to 1 GiB.
+    std::uint64_t min_free_bytes = 0;
+    // Free bytes on the log's disk; tests fix it. Default: statvfs of the log's folder.
+    std::function<std::uint64_t()> free_bytes{};
+    // The negative control of the power-loss test only: acknowledge appends without syncing the
+    // WAL, which loses acknowledged events when the machine stops. Never in production.
+    bool unsafe_acknowledge_before_sync = false;
 };
 
 // Limits on what one append may carry (bad input beyond them is rejected before it is queued).
@@ -232,6 +250,8 @@ public:
     // Why the log refuses appends until it is reopened (a write or sync failed: what reached the
     // disk is unknown), or nothing while it is healthy.
     [[nodiscard]] std::optional<std::string> failure() const;
+    // The log's disk against its floor, checked now.
+    [[nodiscard]] disk_space space() const;
 
     [[nodiscard]] bool read_only() const noexcept;
     [[nodiscard]] const std::filesystem::path& dir() const noexcept;

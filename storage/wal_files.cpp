@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -23,7 +24,6 @@ namespace {
 
 constexpr std::uint64_t page = 4096;
 constexpr std::uint64_t zero_chunk = 1u << 20;  // per write + fdatasync of the zeroer
-constexpr std::uint64_t synced_check = 0x646c2d73796e6364ull;
 
 rocksdb::IOStatus posix_error(const std::string& what, int err) { return rocksdb::IOStatus::IOError(what, std::strerror(err)); }
 
@@ -43,8 +43,9 @@ std::optional<std::uint64_t> wal_number(const std::string& file, const std::file
 }
 
 rocksdb::IOStatus write_all(int fd, const char* data, std::size_t n, std::uint64_t at, const std::string& name) {
+    const bool short_writes = injected_wal_faults().short_writes.load(std::memory_order_relaxed);
     while (n > 0) {
-        const auto w = ::pwrite(fd, data, n, static_cast<off_t>(at));
+        const auto w = ::pwrite(fd, data, short_writes ? std::max<std::size_t>(1, n / 2) : n, static_cast<off_t>(at));
         if (w < 0) {
             if (errno == EINTR) continue;
             return posix_error("writing " + name, errno);
@@ -88,6 +89,20 @@ public:
     const std::string& name() const { return name_; }
     int fd() const { return fd_; }
 
+    // A sync of this file failed, here or in the zeroer: Linux reports a writeback error once per
+    // open file, so a later sync could succeed while pages it should have written are gone.
+    // From then on every append and sync fails with the first error.
+    void break_with(std::string why) {
+        std::call_once(broken_once_, [&] {
+            broken_ = std::move(why);
+            broken_flag_.store(true, std::memory_order_release);
+        });
+    }
+    std::optional<rocksdb::IOStatus> broken() const {
+        if (!broken_flag_.load(std::memory_order_acquire)) return std::nullopt;
+        return rocksdb::IOStatus::IOError("an earlier sync of " + name_ + " failed (" + broken_ + "); nothing written since is durable");
+    }
+
     // RocksDB appends from one thread at a time. `end` moves before a write, for the zeroer to
     // keep clear of it; `written` after, for a sync to know what it covers.
     std::atomic<std::uint64_t> end{0};
@@ -101,6 +116,9 @@ public:
 private:
     rocksdb::IOStatus sync(bool metadata);
 
+    std::once_flag broken_once_;
+    std::atomic<bool> broken_flag_{false};
+    std::string broken_;  // written once, before broken_flag_ is set
     std::string name_;
     std::uint64_t number_;
     int fd_;
@@ -200,7 +218,17 @@ private:
             lock.unlock();
             // The zeros and the file's new size must be on disk before data overwrites them: only
             // then has a later fdatasync no metadata to commit.
-            bool ok = write_all(f->fd(), zeros.data(), zeros.size(), begin, f->name()).ok() && ::fdatasync(f->fd()) == 0;
+            // A failed write of zeros loses nothing (appends then extend the file themselves); a
+            // failed fdatasync of this descriptor may have cost pages of data written before it.
+            bool ok = write_all(f->fd(), zeros.data(), zeros.size(), begin, f->name()).ok();
+            if (ok) {
+                int err = injected_wal_faults().fail_zeroing_sync.exchange(0, std::memory_order_relaxed);
+                if (err == 0 && ::fdatasync(f->fd()) != 0) err = errno;
+                if (err != 0) {
+                    f->break_with(std::string("syncing zeros ahead of the data: ") + std::strerror(err));
+                    ok = false;
+                }
+            }
             lock.lock();
             if (ok)
                 f->zeroed.store(begin + zero_chunk);
@@ -234,6 +262,9 @@ wal_file::~wal_file() {
 }
 
 rocksdb::IOStatus wal_file::Append(const rocksdb::Slice& data, const rocksdb::IOOptions&, rocksdb::IODebugContext*) {
+    if (auto b = broken()) return *b;
+    if (const int err = injected_wal_faults().fail_write.exchange(0, std::memory_order_relaxed); err != 0)
+        return posix_error("writing " + name_ + " (injected)", err);
     const std::uint64_t at = end.load(std::memory_order_relaxed);
     if (at + data.size() <= zeroed.load(std::memory_order_acquire))
         end.store(at + data.size(), std::memory_order_release);
@@ -249,8 +280,25 @@ rocksdb::IOStatus wal_file::Append(const rocksdb::Slice& data, const rocksdb::IO
 }
 
 rocksdb::IOStatus wal_file::sync(bool metadata) {
+    auto& faults = injected_wal_faults();
+    if (faults.gate_syncs.load(std::memory_order_relaxed)) {
+        faults.waiting.fetch_add(1);
+        for (;;) {
+            int p = faults.permits.load();
+            if (p > 0 && faults.permits.compare_exchange_weak(p, p - 1)) break;
+            if (!faults.gate_syncs.load()) break;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        faults.waiting.fetch_sub(1);
+    }
+    if (auto b = broken()) return *b;
     const std::uint64_t upto = written.load(std::memory_order_acquire);
-    if ((metadata ? ::fsync(fd_) : ::fdatasync(fd_)) != 0) return posix_error("syncing " + name_, errno);
+    int err = faults.fail_sync.exchange(0, std::memory_order_relaxed);
+    if (err == 0 && (metadata ? ::fsync(fd_) : ::fdatasync(fd_)) != 0) err = errno;
+    if (err != 0) {
+        break_with(std::string("syncing: ") + std::strerror(err));
+        return posix_error("syncing " + name_, err);
+    }
     zeroer_.synced(number_, upto);
     return rocksdb::IOStatus::OK();
 }
@@ -268,7 +316,10 @@ rocksdb::IOStatus wal_file::Close(const rocksdb::IOOptions&, rocksdb::IODebugCon
     if (fd_ < 0) return rocksdb::IOStatus::OK();
     zeroer_.retire(this);
     rocksdb::IOStatus s;
-    if (::ftruncate(fd_, static_cast<off_t>(written.load())) != 0 || ::fsync(fd_) != 0) s = posix_error("closing " + name_, errno);
+    if (auto b = broken())
+        s = *b;
+    else if (::ftruncate(fd_, static_cast<off_t>(written.load())) != 0 || ::fsync(fd_) != 0)
+        s = posix_error("closing " + name_, errno);
     ::close(fd_);
     fd_ = -1;
     return s;
@@ -377,14 +428,12 @@ private:
     std::filesystem::path dir_;
 };
 
-// Collects the first and last event position a WriteBatch puts.
-struct positions_in_batch final : rocksdb::WriteBatch::Handler {
-    explicit positions_in_batch(std::uint32_t events_family) : family(events_family) {}
-    rocksdb::Status PutCF(std::uint32_t column_family, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+// The events a WriteBatch puts, in its order: position and record (pointing into the batch).
+struct events_in_batch final : rocksdb::WriteBatch::Handler {
+    explicit events_in_batch(std::uint32_t events_family) : family(events_family) {}
+    rocksdb::Status PutCF(std::uint32_t column_family, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
         if (column_family != family || key.size() != 8) return rocksdb::Status::OK();
-        const std::uint64_t p = from_be64(key.ToStringView());
-        if (first == 0) first = p;
-        last = p;
+        events.emplace_back(from_be64(key.ToStringView()), value.ToStringView());
         return rocksdb::Status::OK();
     }
     // The defaults refuse other families' deletes and merges; here they are simply not events.
@@ -395,10 +444,24 @@ struct positions_in_batch final : rocksdb::WriteBatch::Handler {
     }
     rocksdb::Status MergeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override { return rocksdb::Status::OK(); }
     std::uint32_t family;
-    std::uint64_t first = 0, last = 0;
+    std::vector<std::pair<std::uint64_t, std::string_view>> events;
 };
 
 }  // namespace
+
+void wal_faults::reset() noexcept {
+    fail_sync = 0;
+    fail_write = 0;
+    fail_zeroing_sync = 0;
+    short_writes = false;
+    gate_syncs = false;
+    permits = 0;
+}
+
+wal_faults& injected_wal_faults() noexcept {
+    static wal_faults faults;
+    return faults;
+}
 
 std::shared_ptr<rocksdb::FileSystem> writer_fs(std::shared_ptr<rocksdb::FileSystem> target, std::filesystem::path dir,
                                                std::uint64_t zeroed_ahead) {
@@ -409,24 +472,48 @@ std::shared_ptr<rocksdb::FileSystem> follower_fs(std::shared_ptr<rocksdb::FileSy
     return std::make_shared<following_fs>(std::move(target), std::move(dir));
 }
 
-void position_gap_filter::ColumnFamilyLogNumberMap(const std::map<std::uint32_t, std::uint64_t>&,
+void position_gap_filter::ColumnFamilyLogNumberMap(const std::map<std::uint32_t, std::uint64_t>& log_numbers,
                                                    const std::map<std::string, std::uint32_t>& family_ids) {
     if (auto it = family_ids.find(family_name_); it != family_ids.end()) {
         family_id_ = it->second;
         known_ = true;
+        if (auto n = log_numbers.find(family_id_); n != log_numbers.end()) family_log_ = n->second;
     }
 }
 
-rocksdb::WalFilter::WalProcessingOption position_gap_filter::LogRecordFound(unsigned long long, const std::string&,
+rocksdb::WalFilter::WalProcessingOption position_gap_filter::LogRecordFound(unsigned long long log_number, const std::string&,
                                                                             const rocksdb::WriteBatch& batch,
                                                                             rocksdb::WriteBatch*, bool*) {
-    if (!known_) return WalProcessingOption::kContinueProcessing;  // a new log: no events yet
-    positions_in_batch found(family_id_);
-    if (!batch.Iterate(&found).ok()) return WalProcessingOption::kContinueProcessing;  // not one of ours to judge
-    if (found.first == 0) return WalProcessingOption::kContinueProcessing;
-    if (next_ != 0 && found.first != next_) return WalProcessingOption::kStopReplay;
-    next_ = found.last + 1;
-    return WalProcessingOption::kContinueProcessing;
+    const auto go_on = record_only_ ? WalProcessingOption::kIgnoreCurrentRecord : WalProcessingOption::kContinueProcessing;
+    if (!known_) return go_on;  // a new log: no events yet
+    // Replay skips the events of WAL files older than the family's own: they are in its tables.
+    if (log_number < family_log_) return go_on;
+    events_in_batch found(family_id_);
+    if (!batch.Iterate(&found).ok()) return go_on;  // not one of ours to judge
+    if (found.events.empty()) return go_on;
+    const bool first = first_position_ == 0;
+    for (const auto& [position, value] : found.events) {
+        event_view view;
+        std::string_view canonical;
+        const bool decoded = decode_event(value, view, canonical) && view.position == position;
+        if (first_position_ == 0) {
+            first_position_ = position;
+            first_record_.assign(value);
+        }
+        const bool continues = !chained_ || position == next_;
+        // Only the writer's look before its open judges links: a crash leaves gaps in positions,
+        // never a wrong hash at the right position (RocksDB checks each record's CRC), so that is
+        // damage or tampering, for the open to refuse and the auditor's verify to name.
+        const bool links = !record_only_ || (decoded && (!chained_ || chain_hash(previous_, view) == view.hash));
+        if (!continues || !links) {
+            stopped_ = stop{next_, position, continues, first};
+            return WalProcessingOption::kStopReplay;
+        }
+        chained_ = true;
+        next_ = position + 1;
+        if (decoded) previous_ = view.hash;
+    }
+    return go_on;
 }
 
 }  // namespace dealerline::storage::detail

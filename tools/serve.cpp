@@ -40,6 +40,7 @@ struct serve_options {
     double rate_limit = 200;
     std::size_t max_connections = 10'000, max_live_per_dealer = 50;
     std::size_t billing_interval = 3600;  // seconds between scheduler runs; 0: never
+    std::uint64_t min_free_bytes = 1ull << 30;
 };
 
 int run_serve(serve_options o) {
@@ -88,7 +89,9 @@ int run_serve(serve_options o) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
     if (auto m = projections::migrate(o.postgres); !m) return fail(m.error().message);
-    auto log = storage::event_log::open(o.data);
+    storage::log_options log_options;
+    log_options.min_free_bytes = o.min_free_bytes;
+    auto log = storage::event_log::open(o.data, std::move(log_options));
     if (!log) return fail(log.error().message);
     commands::handler handler(**log);
     commands::manager_runner managers(**log, handler);  // fulfilment, claim compensation, payment allocation
@@ -198,6 +201,9 @@ void add_serve(CLI::App& app, int& status) {
                     "Open connections at most (default 10000; lowered to what the process's file limit allows)")
         ->envname("DEALERLINE_MAX_CONNECTIONS")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
+    cmd->add_option("--min-free-bytes", o->min_free_bytes,
+                    "Refuse appends (503) while the log's disk has less free space than this (default 1 GiB; 0: no floor)")
+        ->envname("DEALERLINE_MIN_FREE_BYTES");
     cmd->add_option("--max-live-per-dealer", o->max_live_per_dealer, "Live-feed sockets one dealer may hold open (default 50)")
         ->envname("DEALERLINE_MAX_LIVE_PER_DEALER")
         ->check(CLI::Range(std::size_t{1}, std::size_t{100'000}));

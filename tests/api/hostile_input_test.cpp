@@ -1,8 +1,11 @@
 // What a client sends must never stop the server (issue 17): malformed query strings and path
 // ids are a 400 that names the parameter, requests are charged and admitted before their body
 // is read, and one dealer cannot hold every socket.
+#include <cerrno>
+
 #include <boost/beast/websocket.hpp>
 
+#include "storage/detail/wal_files.hpp"
 #include "tests/api/server_fixture.hpp"
 
 namespace dealerline::testing {
@@ -118,6 +121,77 @@ TEST_F(TightLimits, OneDealerHoldsAtMostItsCapOfLiveSockets) {
     a.first.reset();
     // Once one closes, the dealer may open another.
     EXPECT_TRUE(eventually([&] { return open(d1).second == 101; }, 10s));
+}
+
+// The disk, as a dealer and an operator see it.
+class LowDisk : public Server {
+protected:
+    storage::log_options log_settings() override {
+        return {.min_free_bytes = 1ull << 30, .free_bytes = [f = free] { return f->load(); }};
+    }
+    std::shared_ptr<std::atomic<std::uint64_t>> free = std::make_shared<std::atomic<std::uint64_t>>(8ull << 30);
+};
+
+TEST_F(LowDisk, CommandsAre503UnderTheFreeSpaceFloorAndResumeWhenSpaceReturns) {
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    free->store(100ull << 20);
+    // The writer looks at the disk every 100 ms: a command or two may still go through.
+    reply refused;
+    int n = 0;
+    ASSERT_TRUE(eventually([&] {
+        const auto id = "D-" + std::to_string(100 + n++);
+        refused = command(cmd("r-" + id, "RegisterDealer",
+                              R"({"dealer_id":")" + id + R"(","name":"N","currency":"EUR","payment_terms_days":30,"credit_limit":0})"),
+                          admin);
+        return refused.status == 503;
+    }, 10s)) << refused.raw;
+    EXPECT_NE(refused.raw.find("disk_space_low"), std::string::npos) << refused.raw;
+    const auto head = log->head_position();
+    EXPECT_EQ(command(cmd("c-2", "PlaceOrder", order_o1), admin).status, 503);
+    EXPECT_EQ(log->head_position(), head) << "nothing of a refused command is in the log";
+    reply ready;
+    ASSERT_TRUE(eventually([&] {
+        ready = call(http::verb::get, "/readyz");
+        return ready.status == 503 && ready.raw.find("min-free-bytes") != std::string::npos;
+    }, 10s)) << ready.raw;
+    EXPECT_NE(call(http::verb::get, "/metrics", "", admin).raw.find("dealerline_log_disk_space_low 1"), std::string::npos);
+
+    free->store(4ull << 30);
+    ASSERT_TRUE(eventually([&] { return command(cmd("c-2", "PlaceOrder", order_o1), admin).status == 200; }, 10s))
+        << "no restart needed once space returns";
+    EXPECT_TRUE(eventually([&] { return call(http::verb::get, "/readyz").status == 200; }, 10s));
+}
+
+class FailingDisk : public Server {
+protected:
+    void SetUp() override {
+        storage::detail::injected_wal_faults().reset();
+        Server::SetUp();
+    }
+    void TearDown() override {
+        Server::TearDown();
+        storage::detail::injected_wal_faults().reset();
+    }
+};
+
+TEST_F(FailingDisk, AFailedSyncIs503AndReadinessSaysWhyUntilARestart) {
+    ASSERT_EQ(command(cmd("c-1", "RegisterDealer", dealer_d1), admin).status, 200);
+    storage::detail::injected_wal_faults().fail_sync = EIO;
+    auto lost = command(cmd("c-2", "PlaceOrder", order_o1), admin);
+    EXPECT_EQ(lost.status, 503) << lost.raw;
+    // The retry is not answered from the command index: its first append was never durable.
+    auto retried = command(cmd("c-2", "PlaceOrder", order_o1), admin);
+    EXPECT_EQ(retried.status, 503) << retried.raw;
+    EXPECT_EQ(retried.raw.find("\"duplicate\":true"), std::string::npos) << retried.raw;
+    EXPECT_EQ(log->head_position(), 1u);
+    reply ready;
+    ASSERT_TRUE(eventually([&] {
+        ready = call(http::verb::get, "/readyz");
+        return ready.status == 503 && ready.raw.find("\"open\":false") != std::string::npos;
+    }, 10s)) << ready.raw;
+    EXPECT_NE(ready.raw.find("syncing"), std::string::npos) << ready.raw;
+    EXPECT_NE(call(http::verb::get, "/metrics", "", admin).raw.find("dealerline_log_failed 1"), std::string::npos);
+    EXPECT_EQ(call(http::verb::get, "/healthz").status, 200) << "the process serves on (reads, probes)";
 }
 
 }  // namespace

@@ -52,7 +52,7 @@ protected:
     void SetUp() override {
         ASSERT_FALSE(test_postgres().empty()) << "DEALERLINE_TEST_POSTGRES is not set: run the tests with scripts/test.sh";
         ASSERT_TRUE(projections::migrate(db.conninfo()));
-        log = open_log(dir.path() / "log");
+        log = open_log(dir.path() / "log", log_settings());
         handler = std::make_unique<commands::handler>(*log);
         source = std::make_unique<storage::local_event_source>(*log);
         runner = std::make_unique<projections::runner>(db.conninfo(), *source);
@@ -69,6 +69,7 @@ protected:
     }
     // A test's own limits, before the server starts.
     virtual void configure(api::server_options&) {}
+    virtual storage::log_options log_settings() { return {}; }
     void TearDown() override {
         if (server) server->stop();
         if (runner) runner->stop();

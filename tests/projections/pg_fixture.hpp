@@ -13,6 +13,7 @@
 #include <pqxx/pqxx>
 
 #include "projections/projections.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace dealerline::testing {
 
@@ -92,16 +93,5 @@ public:
 private:
     std::string name_, conninfo_;
 };
-
-// Polls `done` until it holds or the deadline passes (no sleeps standing in for waiting).
-template <class F>
-bool eventually(F done, std::chrono::milliseconds within = std::chrono::seconds(60)) {
-    const auto deadline = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return done();
-}
 
 }  // namespace dealerline::testing

@@ -13,11 +13,12 @@
 
 int main(int argc, char** argv) {
     using namespace dealerline;
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: storage_crash_child LOG_DIR ROUND\n");
+    if (argc != 3 && !(argc == 4 && std::string(argv[3]) == "unsafe")) {
+        std::fprintf(stderr, "usage: storage_crash_child LOG_DIR ROUND [unsafe]\n");
         return 2;
     }
-    auto log = storage::event_log::open(argv[1]);
+    // "unsafe": the power-loss test's negative control, acknowledging before the sync.
+    auto log = storage::event_log::open(argv[1], {.unsafe_acknowledge_before_sync = argc == 4});
     if (!log) {
         std::fprintf(stderr, "crash child: %s\n", log.error().message.c_str());
         return 1;
