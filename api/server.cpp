@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <utility>
 #include <unordered_map>
 
 #include <boost/asio/dispatch.hpp>
@@ -37,6 +38,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
+#include "api/detail/command_input.hpp"
 #include "api/detail/live.hpp"
 #include "api/detail/portal_page.hpp"
 #include "api/detail/request_input.hpp"
@@ -46,6 +48,11 @@
 
 namespace dealerline::api {
 namespace {
+
+using detail::bad_request;
+using detail::command_request;
+using detail::parse_command_request;
+using detail::parse_json;
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -75,58 +82,6 @@ response json_response(http::status status, const json::value& body, bool keep_a
 response error_response(http::status status, std::string_view error, std::string_view code, std::string_view message,
                         bool keep_alive) {
     return json_response(status, json::object{{"error", error}, {"code", code}, {"message", message}}, keep_alive);
-}
-
-struct bad_request {
-    std::string code, message;
-};
-
-// The body of POST /api/commands, strictly: {"command_id", "type", "data", "expected_version"?}.
-struct command_request {
-    std::string command_id;
-    domain::codec::any_command command;
-    std::optional<std::uint64_t> expected_version;
-};
-
-// JSON text with a depth limit; the error says which rule it broke.
-tl::expected<json::value, bad_request> parse_json(std::string_view text, std::size_t max_depth, std::string_view what) {
-    json::parse_options options;
-    options.max_depth = max_depth;
-    boost::system::error_code ec;
-    json::value v = json::parse(text, ec, {}, options);
-    if (ec == json::error::too_deep)
-        return tl::unexpected(bad_request{"too_deep", "the JSON is nested more than " + std::to_string(max_depth) + " levels deep"});
-    if (ec) return tl::unexpected(bad_request{"malformed_json", std::string(what) + " is not JSON: " + ec.message()});
-    return v;
-}
-
-tl::expected<command_request, bad_request> parse_command_request(const json::value& v) {
-    const auto* o = v.if_object();
-    if (!o) return tl::unexpected(bad_request{"bad_request", "the body must be a JSON object"});
-    for (const auto& [key, _] : *o)
-        if (key != "command_id" && key != "type" && key != "data" && key != "expected_version")
-            return tl::unexpected(bad_request{"bad_request", "unknown field " + std::string(key)});
-    const auto* id = o->if_contains("command_id");
-    if (!id || !id->is_string() || id->get_string().empty() || id->get_string().size() > 128)
-        return tl::unexpected(bad_request{"bad_request", "command_id: expected a string of 1 to 128 characters"});
-    const auto* type = o->if_contains("type");
-    if (!type || !type->is_string()) return tl::unexpected(bad_request{"bad_request", "type: expected a string"});
-    const auto* data = o->if_contains("data");
-    if (!data || !data->is_object()) return tl::unexpected(bad_request{"bad_request", "data: expected an object"});
-    command_request out;
-    out.command_id = std::string(id->get_string());
-    if (const auto* ev = o->if_contains("expected_version")) {
-        if (ev->is_uint64()) out.expected_version = ev->get_uint64();
-        else if (ev->is_int64() && ev->get_int64() >= 0) out.expected_version = static_cast<std::uint64_t>(ev->get_int64());
-        else return tl::unexpected(bad_request{"bad_request", "expected_version: expected a non-negative integer"});
-    }
-    auto command = domain::codec::parse_command(type->get_string(), *data);
-    if (!command) {
-        const bool unknown = command.error().message.rfind("unknown command type", 0) == 0;
-        return tl::unexpected(bad_request{unknown ? "unknown_command" : "bad_request", command.error().message});
-    }
-    out.command = command.value();
-    return out;
 }
 
 http::status status_of(commands::failure::kind k) {
@@ -393,6 +348,8 @@ struct server::impl {
     std::mutex ready_m;
     json::value ready_body;
     bool ready_now = false;
+    // What refresh_readiness (one thread) last logged about the log, to log each change once.
+    bool log_failure_told = false, space_low_told = false;
     std::thread ready_thread;
     std::mutex ready_stop_m;
     std::condition_variable ready_stop_cv;
@@ -707,14 +664,10 @@ private:
             self->enqueue(std::make_shared<const std::string>(json::serialize(json::object{{"reply", std::move(body)}})), false);
             self->read_next();
         };
-        auto message = parse_json(text, app_->options.max_json_depth, "the message");
-        if (!message) return reply(error_answer(http::status::bad_request, "bad_request", message.error().code, message.error().message));
-        const auto* o = message->if_object();
-        const auto* command = o ? o->if_contains("command") : nullptr;
-        if (!command || o->size() != 1)
-            return reply(error_answer(http::status::bad_request, "bad_request", "bad_request", "expected {\"command\": {…}}"));
+        auto command = detail::parse_live_message(text, app_->options.max_json_depth);
+        if (!command) return reply(error_answer(http::status::bad_request, "bad_request", command.error().code, command.error().message));
         if (!app_->within_rate(who_)) return reply(too_many());
-        const bool taken = app_->offload([self = shared_from_this(), command = *command, reply]() mutable {
+        const bool taken = app_->offload([self = shared_from_this(), command = std::move(*command), reply]() mutable {
             auto a = self->app_->execute(self->who_, command, "");
             net::post(self->ws_.get_executor(), [reply, a = std::move(a)]() mutable { reply(std::move(a)); });
         });
@@ -1478,6 +1431,8 @@ void server::impl::refresh_readiness() {
         log_state["open"] = false;
         log_state["error"] = *failure;
         ready = false;
+        if (!std::exchange(log_failure_told, true))
+            spdlog::critical("event log failed, appends are refused until a restart: {}", *failure);
     }
     const auto space = log.space();
     if (space.floor > 0) {
@@ -1489,6 +1444,14 @@ void server::impl::refresh_readiness() {
                                 std::to_string(space.floor) + " (--min-free-bytes): appends are refused";
             ready = false;
         }
+    }
+    if (space.low() != space_low_told) {
+        space_low_told = space.low();
+        if (space_low_told)
+            spdlog::error("event log's disk has {} bytes free, under --min-free-bytes {}: appends are refused until space returns",
+                          space.free_bytes, space.floor);
+        else
+            spdlog::info("event log's disk has {} bytes free again: appends resume", space.free_bytes);
     }
     stats.log_state(failure.has_value(), space.free_bytes, space.low());
     json::object body{{"log", std::move(log_state)}};

@@ -9,6 +9,7 @@ packages=(
   libspdlog-dev libcli11-dev libjwt-dev prometheus-cpp-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   pkg-config ccache ninja-build cmake g++ git procps iproute2 curl openssl
+  clang libclang-rt-14-dev
 )
 
 missing=()

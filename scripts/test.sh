@@ -2,7 +2,8 @@
 # "The tests": install deps, build (dev), run every test against a throwaway
 # PostgreSQL and nats-server, then the storage, domain and command tests under ASan/UBSan.
 # Extra arguments go to the dev ctest run, e.g. `scripts/test.sh -L unit`.
-# Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase.
+# Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase, DEALERLINE_FUZZ_SECONDS=0 to skip fuzzing
+# (default: 10 s per libFuzzer target).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -52,6 +53,7 @@ if [[ ${DEALERLINE_SKIP_ASAN:-0} == 1 ]]; then
 else
   phase "build (asan: storage, domain, command, projection and api tests)"
   dl_build asan storage_tests storage_fault_tests storage_crash_child domain_tests commands_tests projections_tests \
+    fuzz_command fuzz_live_message fuzz_query fuzz_token fuzz_record fuzz_event_codec \
     api_tests api_server_tests
   phase "tests (asan: storage, domain, commands, projections, api)"
   # Full stack traces for UBSan reports unless the caller chose otherwise.
@@ -61,4 +63,12 @@ else
   # The dev phase ran the power-loss test's 200 rounds; under ASan a few dozen keep CI short.
   export DEALERLINE_FAULT_ROUNDS=${DEALERLINE_FAULT_ROUNDS:-40}
   ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands|projections|api"
+fi
+
+fuzz_seconds=${DEALERLINE_FUZZ_SECONDS:-10}
+if ((fuzz_seconds > 0)); then
+  phase "fuzz (${fuzz_seconds}s per target, from tests/corpus)"
+  bash scripts/fuzz.sh "$fuzz_seconds"
+else
+  phase "fuzz skipped (DEALERLINE_FUZZ_SECONDS=0)"
 fi
