@@ -2,8 +2,9 @@
 # "The tests": install deps, build (dev), run every test against a throwaway
 # PostgreSQL and nats-server, then the storage, domain and command tests under ASan/UBSan.
 # Extra arguments go to the dev ctest run, e.g. `scripts/test.sh -L unit`.
-# Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase, DEALERLINE_FUZZ_SECONDS=0 to skip fuzzing
-# (default: 10 s per libFuzzer target).
+# Set DEALERLINE_SKIP_ASAN=1 to skip the sanitizer phase, DEALERLINE_SOAK_MINUTES=0 to skip the
+# hostile-client soak (default 2 minutes), DEALERLINE_FUZZ_SECONDS=0 to skip fuzzing (default: 10 s
+# per libFuzzer target).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -47,6 +48,14 @@ export DEALERLINE_TEST_NATS="$DL_NATS_URL"
 
 phase "tests (dev)"
 ctest --preset dev --output-on-failure --no-tests=error -j2 "$@"
+
+soak_minutes=${DEALERLINE_SOAK_MINUTES:-2}
+if ((soak_minutes > 0)); then
+  phase "soak (${soak_minutes} min of the simulator and hostile clients against a real server)"
+  bash scripts/soak.sh --minutes "$soak_minutes"
+else
+  phase "soak skipped (DEALERLINE_SOAK_MINUTES=0)"
+fi
 
 if [[ ${DEALERLINE_SKIP_ASAN:-0} == 1 ]]; then
   phase "asan skipped (DEALERLINE_SKIP_ASAN=1)"

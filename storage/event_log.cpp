@@ -25,6 +25,7 @@
 
 #include "storage/detail/json_check.hpp"
 #include "storage/detail/record.hpp"
+#include "storage/detail/rocksdb_logger.hpp"
 #include "storage/detail/wal_files.hpp"
 
 namespace dealerline::storage {
@@ -987,7 +988,7 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     rocksdb::DBOptions db_options;
     db_options.create_if_missing = !options.read_only;
     db_options.create_missing_column_families = !options.read_only;
-    db_options.keep_log_file_num = 3;
+    db_options.info_log = detail::make_rocksdb_logger(dir.string());  // not a LOG file: see rocksdb_logger.hpp
     db_options.IncreaseParallelism(2);
 
     // Memtable shapes chosen for the writer, whose per-event CPU bounds group-commit throughput:

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
@@ -45,6 +47,7 @@ struct simulate_options {
     double duration = 0;     // seconds; 0: until Ctrl-C
     std::uint64_t count = 0;  // commands; 0: no limit
     std::uint64_t seed = 0;   // 0: from the clock
+    std::string acked;        // a file to append "command_id position,…" to for each 200
 };
 
 std::int64_t unix_now() {
@@ -424,11 +427,37 @@ int run_simulate(const simulate_options& o) {
     std::snprintf(tag, sizeof tag, "%llx", static_cast<unsigned long long>(micros % (1ll << 44)));
     const std::int64_t expires = unix_now() + 30 * 24 * 3600;
     tally counts;
+    // What the server acknowledged, for the soak's check that each is in the log afterwards.
+    std::mutex acked_mutex;
+    std::ofstream acked;
+    if (!o.acked.empty()) {
+        acked.open(o.acked, std::ios::app);
+        if (!acked) {
+            std::cerr << "dealerline simulate: cannot write " << o.acked << '\n';
+            return exit_usage;
+        }
+    }
+    auto record_ack = [&](const std::string& command_id, const std::string& body) {
+        if (!acked.is_open()) return;
+        boost::system::error_code ec;
+        const auto answer = json::parse(body, ec);
+        std::string line = command_id + ' ';
+        const auto* positions = !ec && answer.is_object() ? answer.as_object().if_contains("positions") : nullptr;
+        if (positions && positions->is_array())
+            for (const auto& p : positions->as_array())
+                if (p.is_int64() || p.is_uint64()) line += std::to_string(p.to_number<std::uint64_t>()) + ',';
+        if (line.back() == ',') line.pop_back();
+        const std::lock_guard lock(acked_mutex);
+        acked << line << std::endl;  // flushed: a killed simulator keeps what it was told
+    };
     auto send = [&](http_client& client, plant& p, const next_command& c, const std::string& command_id) {
         ++counts.sent;
         for (int attempt = 0;; ++attempt) {
             auto answer = client.post("/api/commands", body_of(c.command, command_id), c.token);
-            if (answer.status == 200) return void(++counts.ok);
+            if (answer.status == 200) {
+                record_ack(command_id, answer.body);
+                return void(++counts.ok);
+            }
             if (answer.status == 422 || answer.status == 409 || answer.status == 404) {
                 ++counts.refused;
                 return p.refused(c);
@@ -516,6 +545,7 @@ void add_simulate(CLI::App& app, int& status) {
     cmd->add_option("--duration", o->duration, "Stop after this many seconds (default: run until Ctrl-C)")->check(CLI::Range(0.0, 1e9));
     cmd->add_option("--count", o->count, "Stop after this many commands");
     cmd->add_option("--seed", o->seed, "Random seed (default: from the clock)");
+    cmd->add_option("--acked", o->acked, "Append each acknowledged command to this file: its id and positions (for checks)");
     cmd->callback([o, &status] { status = run_simulate(*o); });
 }
 

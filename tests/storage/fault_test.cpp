@@ -1,8 +1,11 @@
 // Faults of the disk, injected into the writer's WAL files (storage/detail/wal_files.hpp) and its
 // view of free space: after each, nothing unsynced is acknowledged, a failure sticks until the
 // log is reopened, and the reopened log holds every acknowledged append, gapless and chained.
+#include <sys/mount.h>
+
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <map>
 #include <thread>
@@ -217,6 +220,90 @@ TEST(DiskFloor, AppendsAreRefusedUnderTheFloorAndResumeWhenSpaceReturns) {
         return log->append(append_to("order-1", storage::expected_version::any(), {event("Noted")}, "back-" + std::to_string(n++)))
             .has_value();
     })) << "appends did not resume when space returned";
+    auto report = log->verify();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok()) << report->problem;
+}
+
+// A real filesystem that fills up: a small tmpfs (mounting needs root, as in CI; elsewhere the
+// tests skip). What the injected ENOSPC above stands for, with RocksDB's own files, the WAL's zeros
+// ahead and the kernel's accounting all in play.
+class RealDiskFull : public ::testing::Test {
+protected:
+    void SetUp() override {
+        mount_ = dir_.path() / "fs";
+        std::filesystem::create_directories(mount_);
+        if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=40m,mode=0700") != 0)
+            GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << "): needs root";
+        mounted_ = true;
+    }
+    void TearDown() override {
+        if (mounted_) ::umount2(mount_.c_str(), MNT_DETACH);
+    }
+    // Space returns: tmpfs grows in place, keeping its files.
+    void grow() { ASSERT_EQ(::mount("tmpfs", mount_.c_str(), "tmpfs", MS_REMOUNT, "size=256m,mode=0700"), 0) << std::strerror(errno); }
+
+    std::filesystem::path path() const { return mount_ / "log"; }
+    static storage::append_request request(const std::string& id) {
+        return append_to("order-" + std::to_string(std::hash<std::string>{}(id) % 7), storage::expected_version::any(),
+                         {event("Noted", R"({"pad":")" + std::string(4000, 'z') + "\"}")}, id);
+    }
+
+    temp_dir dir_;
+    std::filesystem::path mount_;
+    bool mounted_ = false;
+};
+
+TEST_F(RealDiskFull, AFullFilesystemFailsTheLogAndKeepsEveryAcknowledgedAppend) {
+    std::map<std::string, std::uint64_t> acked;
+    {
+        auto log = open_log(path());  // no floor: RocksDB and the WAL meet ENOSPC themselves
+        ASSERT_TRUE(log);
+        storage::result<storage::append_result> failed = storage::append_result{};
+        for (int i = 0; i < 100000 && failed; ++i) {
+            const auto id = "fill-" + std::to_string(i);
+            failed = log->append(request(id));
+            if (failed) acked[id] = failed->first_position;
+        }
+        ASSERT_FALSE(failed) << "40 MiB took 100,000 appends of 4 KB";
+        EXPECT_GT(acked.size(), 100u);
+        // Whatever failed, nothing more is taken: no append after the failure is acknowledged.
+        for (int i = 0; i < 5; ++i) EXPECT_FALSE(log->append(request("after-" + std::to_string(i))));
+    }
+    grow();
+    auto log = open_log(path());
+    ASSERT_TRUE(log) << "the log does not reopen once space returned";
+    for (const auto& [id, position] : acked) {
+        auto found = log->find_command(id);
+        ASSERT_TRUE(found && *found) << "acknowledged " << id << " is missing";
+        EXPECT_EQ((*found)->first_position, position) << id;
+    }
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(log->find_command("after-" + std::to_string(i)).value().has_value());
+    auto report = log->verify();
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(report->ok()) << report->problem << " at " << report->first_bad.value_or(0);
+    EXPECT_TRUE(log->append(request("after-reopening")));
+}
+
+TEST_F(RealDiskFull, TheFloorRefusesAppendsBeforeTheFilesystemFillsAndTheyResumeWhenSpaceReturns) {
+    auto log = open_log(path(), {.min_free_bytes = 20u << 20});
+    ASSERT_TRUE(log);
+    std::uint64_t acked = 0;
+    storage::result<storage::append_result> refused = storage::append_result{};
+    for (int i = 0; i < 100000 && refused; ++i) {
+        refused = log->append(request("fill-" + std::to_string(i)));
+        if (refused) acked = refused->last_position();
+    }
+    ASSERT_FALSE(refused) << "100,000 appends of 4 KB taken on a 40 MiB filesystem";
+    EXPECT_EQ(refused.error().code, storage::error::kind::no_space) << refused.error().message;
+    EXPECT_FALSE(log->failure()) << "the floor let the filesystem fill: " << log->failure().value_or("");
+    EXPECT_EQ(log->head_position(), acked);
+
+    grow();
+    int n = 0;
+    ASSERT_TRUE(eventually([&] { return log->append(request("back-" + std::to_string(n++))).has_value(); }))
+        << "appends did not resume once the filesystem grew";
+    EXPECT_FALSE(log->failure());
     auto report = log->verify();
     ASSERT_TRUE(report);
     EXPECT_TRUE(report->ok()) << report->problem;

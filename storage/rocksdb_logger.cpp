@@ -1,0 +1,52 @@
+#include "storage/detail/rocksdb_logger.hpp"
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <string_view>
+
+#include <rocksdb/env.h>
+#include <spdlog/spdlog.h>
+
+namespace dealerline::storage::detail {
+namespace {
+
+spdlog::level::level_enum level_of(rocksdb::InfoLogLevel level) {
+    switch (level) {
+        case rocksdb::InfoLogLevel::DEBUG_LEVEL: return spdlog::level::trace;
+        case rocksdb::InfoLogLevel::WARN_LEVEL: return spdlog::level::warn;
+        case rocksdb::InfoLogLevel::ERROR_LEVEL: return spdlog::level::err;
+        case rocksdb::InfoLogLevel::FATAL_LEVEL: return spdlog::level::critical;
+        default: return spdlog::level::debug;  // INFO, HEADER: options dumps, compactions, flushes
+    }
+}
+
+class spdlog_logger final : public rocksdb::Logger {
+public:
+    explicit spdlog_logger(std::string tag) : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), tag_(std::move(tag)) {}
+
+    using rocksdb::Logger::Logv;
+    void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+    void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+        const auto to = level_of(level);
+        if (!spdlog::default_logger_raw()->should_log(to)) return;
+        char text[2048];
+        va_list copy;
+        va_copy(copy, ap);
+        const int n = std::vsnprintf(text, sizeof text, format, copy);
+        va_end(copy);
+        if (n < 0) return;
+        std::string_view line(text, std::min(static_cast<std::size_t>(n), sizeof text - 1));
+        while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+        spdlog::log(to, "rocksdb {}: {}", tag_, line);
+    }
+
+private:
+    std::string tag_;
+};
+
+}  // namespace
+
+std::shared_ptr<rocksdb::Logger> make_rocksdb_logger(std::string tag) { return std::make_shared<spdlog_logger>(std::move(tag)); }
+
+}  // namespace dealerline::storage::detail
