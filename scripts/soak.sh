@@ -37,8 +37,9 @@ serve_pid="" sim_pid="" own_pg=0 db="" pg_base=""
 
 cleanup() {
   local rc=$?
-  [[ -n $sim_pid ]] && kill -TERM "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-  [[ -n $serve_pid ]] && kill -TERM "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+  # `if` rather than `&&`: a child's non-zero status must not trip `set -e` inside the trap.
+  if [[ -n $sim_pid ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+  if [[ -n $serve_pid ]]; then kill -KILL "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
   if [[ -n $db ]]; then
     psql "$pg_base" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -75,9 +76,10 @@ url="http://127.0.0.1:$port"
   --billing-interval 20 >"$tmp/serve.log" 2>&1 &
 serve_pid=$!
 deadline=$((SECONDS + 60))
-until curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
+# Ready, not just up: the probe's first orders query needs the read models.
+until curl -fsS -o /dev/null "$url/readyz" 2>/dev/null; do
   _dl_alive "$serve_pid" || { echo "soak: the server did not start" >&2; exit 1; }
-  ((SECONDS < deadline)) || { echo "soak: the server did not answer within 60 s" >&2; exit 1; }
+  ((SECONDS < deadline)) || { echo "soak: the server was not ready within 60 s" >&2; exit 1; }
   sleep 0.2
 done
 
@@ -96,10 +98,21 @@ fi
 sim_pid=""
 tail -n 1 "$tmp/simulate.log"
 
-# A graceful stop under what is left of the load: exit 0, nothing acknowledged lost.
+# A graceful stop after the soak (a stop in the middle of a command burst is ServeCli's test):
+# exit 0 within 60 s, nothing acknowledged lost.
 if _dl_alive "$serve_pid"; then
   kill -TERM "$serve_pid"
-  if wait "$serve_pid"; then echo "soak: the server stopped cleanly"; else failed+=("server exit status $?"); fi
+  deadline=$((SECONDS + 60))
+  while _dl_alive "$serve_pid" && ((SECONDS < deadline)); do sleep 0.2; done
+  if _dl_alive "$serve_pid"; then
+    kill -KILL "$serve_pid" || true
+    failed+=("the server did not stop within 60 s of SIGTERM")
+    wait "$serve_pid" || true
+  elif wait "$serve_pid"; then
+    echo "soak: the server stopped cleanly"
+  else
+    failed+=("server exit status $?")
+  fi
 else
   wait "$serve_pid" || true
   failed+=("server died")

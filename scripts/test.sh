@@ -49,7 +49,11 @@ export DEALERLINE_TEST_NATS="$DL_NATS_URL"
 phase "tests (dev)"
 ctest --preset dev --output-on-failure --no-tests=error -j2 "$@"
 
-soak_minutes=${DEALERLINE_SOAK_MINUTES:-2}
+# With a selection of tests (`scripts/test.sh -L unit`) the soak and the fuzzing are skipped unless
+# asked for; the whole run (CI) does both.
+extra_default=2 fuzz_default=10
+if (($# > 0)); then extra_default=0 fuzz_default=0; fi
+soak_minutes=${DEALERLINE_SOAK_MINUTES:-$extra_default}
 if ((soak_minutes > 0)); then
   phase "soak (${soak_minutes} min of the simulator and hostile clients against a real server)"
   bash scripts/soak.sh --minutes "$soak_minutes"
@@ -74,7 +78,7 @@ else
   ctest --preset asan --output-on-failure --no-tests=error -L "storage|domain|commands|projections|api"
 fi
 
-fuzz_seconds=${DEALERLINE_FUZZ_SECONDS:-10}
+fuzz_seconds=${DEALERLINE_FUZZ_SECONDS:-$fuzz_default}
 if ((fuzz_seconds > 0)); then
   phase "fuzz (${fuzz_seconds}s per target, from tests/corpus)"
   bash scripts/fuzz.sh "$fuzz_seconds"

@@ -196,8 +196,8 @@ result<std::unique_ptr<event_log>> event_log::open(const std::filesystem::path& 
     }
     rocksdb::Status s;
     if (i->options.read_only && i->options.follow) {
-        // A secondary instance can catch up with the writer later (--follow); it keeps its own
-        // small info log in a folder of its own.
+        // A secondary instance can catch up with the writer later (--follow); RocksDB wants a
+        // folder of its own for it (its diagnostics go to our log like everyone's).
         std::error_code tmp_ec;
         auto secondary = fs::temp_directory_path(tmp_ec) / ("dealerline-follow-" + std::to_string(::getpid()) + "-" +
                                                             std::to_string(reinterpret_cast<std::uintptr_t>(i.get())));

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <rocksdb/env.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace dealerline::storage::detail {
@@ -21,15 +22,27 @@ spdlog::level::level_enum level_of(rocksdb::InfoLogLevel level) {
     }
 }
 
+// Its own logger on stderr: the auditor's tools open the log too and write their data to stdout,
+// which RocksDB's words must not get into. The level follows the process's default logger.
+std::shared_ptr<spdlog::logger> shared_sink() {
+    static const auto logger = [] {
+        auto l = std::make_shared<spdlog::logger>("rocksdb", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+        if (auto* d = spdlog::default_logger_raw()) l->set_level(d->level());
+        return l;
+    }();
+    return logger;
+}
+
 class spdlog_logger final : public rocksdb::Logger {
 public:
-    explicit spdlog_logger(std::string tag) : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), tag_(std::move(tag)) {}
+    explicit spdlog_logger(std::string tag)
+        : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), tag_(std::move(tag)), sink_(shared_sink()) {}
 
     using rocksdb::Logger::Logv;
     void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
     void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
         const auto to = level_of(level);
-        if (!spdlog::default_logger_raw()->should_log(to)) return;
+        if (!sink_->should_log(to)) return;
         char text[2048];
         va_list copy;
         va_copy(copy, ap);
@@ -38,11 +51,12 @@ public:
         if (n < 0) return;
         std::string_view line(text, std::min(static_cast<std::size_t>(n), sizeof text - 1));
         while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-        spdlog::log(to, "rocksdb {}: {}", tag_, line);
+        sink_->log(to, "rocksdb {}: {}", tag_, line);
     }
 
 private:
     std::string tag_;
+    std::shared_ptr<spdlog::logger> sink_;
 };
 
 }  // namespace

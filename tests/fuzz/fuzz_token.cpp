@@ -21,8 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                    "the refusal repeats the token");
         return 0;
     }
-    // Accepted: only a token we signed can be; signing its claims again must verify too.
+    // Accepted: only a token we signed can be; its claims signed again verify to the same claims.
     auto reissued = api::issue_token(secret, *claims);
     fuzz_check(reissued.has_value(), "verified claims cannot be signed again");
+    auto again = api::verify_token(secret, *reissued, 1'800'000'000);
+    fuzz_check(again.has_value() && again->subject == claims->subject && again->role == claims->role &&
+                   again->dealer_id == claims->dealer_id && again->expires_at == claims->expires_at,
+               "re-signed claims do not verify to themselves");
     return 0;
 }

@@ -1,6 +1,7 @@
 // Faults of the disk, injected into the writer's WAL files (storage/detail/wal_files.hpp) and its
 // view of free space: after each, nothing unsynced is acknowledged, a failure sticks until the
 // log is reopened, and the reopened log holds every acknowledged append, gapless and chained.
+#include <sched.h>
 #include <sys/mount.h>
 
 #include <cerrno>
@@ -233,6 +234,10 @@ protected:
     void SetUp() override {
         mount_ = dir_.path() / "fs";
         std::filesystem::create_directories(mount_);
+        // In a mount namespace of this process's own where it can have one (ctest runs each test
+        // in a fresh process, before any thread): the tmpfs then goes with the process even if
+        // it aborts. Otherwise (threads running already) in the machine's, unmounted at the end.
+        if (::unshare(CLONE_NEWNS) == 0) (void)::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
         if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=40m,mode=0700") != 0)
             GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno) << "): needs root";
         mounted_ = true;
@@ -267,6 +272,7 @@ TEST_F(RealDiskFull, AFullFilesystemFailsTheLogAndKeepsEveryAcknowledgedAppend) 
         }
         ASSERT_FALSE(failed) << "40 MiB took 100,000 appends of 4 KB";
         EXPECT_GT(acked.size(), 100u);
+        EXPECT_TRUE(log->failure()) << "the append failed (" << failed.error().message << ") but the log did not";
         // Whatever failed, nothing more is taken: no append after the failure is acknowledged.
         for (int i = 0; i < 5; ++i) EXPECT_FALSE(log->append(request("after-" + std::to_string(i))));
     }
