@@ -214,7 +214,7 @@ storage::result<std::optional<live_update>> update_deriver::derive(const storage
 
 void live_hub::start() {
     if (thread_.joinable()) return;
-    position_ = log_.head_position();  // the hub delivers what comes from now on; before is catch-up
+    position_ = source_.head();  // the hub delivers what comes from now on; before is catch-up
     stop_ = false;
     thread_ = std::thread([this] {
         pthread_setname_np(pthread_self(), "dl-live-hub");
@@ -241,7 +241,7 @@ storage::result<live_hub::page> live_hub::read(std::uint64_t after, std::uint64_
     page out;
     out.last = after;
     if (after >= to) return out;
-    auto events = log_.read_all(after + 1, std::min<std::uint64_t>(max_events, to - after));
+    auto events = source_.read_after(after, std::min<std::uint64_t>(max_events, to - after), std::chrono::milliseconds(0));
     if (!events) return tl::unexpected(events.error());
     for (const auto& e : *events) {
         if (e.position > to) break;
@@ -291,8 +291,8 @@ void live_hub::run() {
 
 void live_hub::run_once(std::chrono::milliseconds& backoff) {
     const auto at = position_.load();
-    if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) return;
-    auto events = log_.read_all(at + 1, 1000);
+    auto events = source_.read_after(at, 1000, std::chrono::milliseconds(100));
+    if (events && events->empty()) return;  // nothing new within the wait
     if (!events) {
         ++errors_;
         set_problem("cannot read the log after position " + std::to_string(at) + ": " + events.error().message);

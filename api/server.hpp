@@ -14,6 +14,7 @@
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
 #include "storage/event_log.hpp"
+#include "storage/event_source.hpp"
 
 namespace dealerline::api {
 
@@ -62,8 +63,10 @@ struct server_options {
 
 class server {
 public:
-    // `runner` and `queries` may be null (no read models in this process: no queries then).
-    server(server_options, storage::event_log&, commands::handler&, const projections::runner*, projections::queries* = nullptr);
+    // `runner` and `queries` may be null (no read models in this process: no queries then). The
+    // live feed reads committed events from `events` (null: the log's own tail).
+    server(server_options, storage::event_log&, commands::handler&, const projections::runner*, projections::queries* = nullptr,
+           storage::event_source* events = nullptr);
     ~server();  // stops
     server(const server&) = delete;
     server& operator=(const server&) = delete;

@@ -213,8 +213,12 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
     return out;
 }
 
-manager_runner::manager_runner(storage::event_log& log, handler& h, manager_runner_options o)
-    : log_(log), handler_(h), options_(o) {}
+manager_runner::manager_runner(storage::event_log& log, handler& h, manager_runner_options o, storage::event_source* events)
+    : log_(log),
+      own_events_(events ? nullptr : std::make_unique<storage::local_event_source>(log)),
+      events_(events ? *events : *own_events_),
+      handler_(h),
+      options_(o) {}
 
 manager_runner::~manager_runner() { stop(); }
 
@@ -240,8 +244,8 @@ bool manager_runner::wait_for(std::uint64_t position, std::chrono::steady_clock:
 void manager_runner::fold_early(const std::vector<std::uint64_t>& positions, std::uint64_t current) {
     for (const auto p : positions) {
         if (p <= current || folded_early_.contains(p)) continue;
-        auto e = log_.read_all(p, 1);
-        if (!e || e->empty()) continue;  // the main loop folds it in turn
+        auto e = events_.read_after(p - 1, 1, std::chrono::milliseconds(0));
+        if (!e || e->empty() || e->front().position != p) continue;  // the main loop folds it in turn
         folded_early_.insert(p);
         for (const auto& c : managers_.on(e->front())) execute(c, current);
     }
@@ -249,9 +253,9 @@ void manager_runner::fold_early(const std::vector<std::uint64_t>& positions, std
 
 bool manager_runner::wait_until_idle(std::chrono::steady_clock::time_point deadline) const {
     for (;;) {
-        const auto head = log_.head_position();
+        const auto head = events_.head();
         if (!wait_for(head, deadline)) return false;
-        if (log_.head_position() == head) return true;  // their last commands appended nothing more
+        if (events_.head() == head) return true;  // their last commands appended nothing more
     }
 }
 
@@ -298,8 +302,8 @@ void manager_runner::run() {
         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     };
     while (!stop_) {
-        if (log_.wait_for(at, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) <= at) continue;
-        auto events = log_.read_all(at + 1, options_.batch);
+        auto events = events_.read_after(at, options_.batch, std::chrono::milliseconds(100));
+        if (events && events->empty()) continue;  // nothing new within the wait
         if (!events) {
             trouble("cannot read the log after " + std::to_string(at) + ": " + events.error().message);
             continue;

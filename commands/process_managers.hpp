@@ -23,6 +23,7 @@
 
 #include "commands/handler.hpp"
 #include "storage/event_log.hpp"
+#include "storage/event_source.hpp"
 
 namespace dealerline::commands {
 
@@ -76,7 +77,9 @@ struct manager_runner_options {
 // the very same commands.
 class manager_runner {
 public:
-    manager_runner(storage::event_log&, handler&, manager_runner_options = {});
+    // Events come from `events` (null: the log's own tail); the checkpoint is kept in `log`, which
+    // the managers' commands write through `handler` anyway.
+    manager_runner(storage::event_log&, handler&, manager_runner_options = {}, storage::event_source* events = nullptr);
     ~manager_runner();
     manager_runner(const manager_runner&) = delete;
     manager_runner& operator=(const manager_runner&) = delete;
@@ -105,6 +108,8 @@ private:
     void fold_early(const std::vector<std::uint64_t>& positions, std::uint64_t current);
 
     storage::event_log& log_;
+    std::unique_ptr<storage::event_source> own_events_;
+    storage::event_source& events_;
     handler& handler_;
     manager_runner_options options_;
     process_managers managers_;

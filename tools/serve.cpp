@@ -94,9 +94,11 @@ int run_serve(serve_options o) {
     auto log = storage::event_log::open(o.data, std::move(log_options));
     if (!log) return fail(log.error().message);
     commands::handler handler(**log);
-    commands::manager_runner managers(**log, handler);  // fulfilment, claim compensation, payment allocation
-    managers.start();
+    // Every consumer of committed events reads them from one source: here the log's own tail
+    // (a NATS JetStream source takes its place when the writer runs elsewhere: DESIGN.md).
     storage::local_event_source source(**log);
+    commands::manager_runner managers(**log, handler, {}, &source);  // fulfilment, claim compensation, payment allocation
+    managers.start();
     projections::runner runner(o.postgres, source);
     runner.start();
     projections::queries reads(o.postgres);
@@ -111,7 +113,7 @@ int run_serve(serve_options o) {
                                       std::lock_guard lock(scheduler_health_m);
                                       return scheduler_health;
                                   }});
-    api::server server(options, **log, handler, &runner, &reads);
+    api::server server(options, **log, handler, &runner, &reads, &source);
     try {
         server.start();
     } catch (const std::exception& e) {

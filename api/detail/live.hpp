@@ -19,6 +19,7 @@
 #include "domain/finance.hpp"
 #include "domain/order.hpp"
 #include "storage/event_log.hpp"
+#include "storage/event_source.hpp"
 
 namespace dealerline::api::detail {
 
@@ -72,7 +73,9 @@ public:
 
 class live_hub {
 public:
-    explicit live_hub(const storage::event_log& log) : log_(log), deriver_(log) {}
+    // Events come from `source` (the log's own tail in one process; JetStream for a gateway:
+    // DESIGN.md); a stream's state for deriving an update is read from `log`.
+    live_hub(const storage::event_log& log, storage::event_source& source) : source_(source), deriver_(log) {}
     ~live_hub() { stop(); }
     live_hub(const live_hub&) = delete;
     live_hub& operator=(const live_hub&) = delete;
@@ -105,7 +108,7 @@ private:
     // The update of one event, or an error; never throws (a throw becomes the error).
     storage::result<std::optional<live_update>> derive(const storage::recorded_event&);
 
-    const storage::event_log& log_;
+    storage::event_source& source_;
     update_deriver deriver_;
     std::mutex m_;  // subscribers and the delivered position change together (gapless hand-over)
     std::unordered_map<std::string, std::vector<std::weak_ptr<live_subscriber>>> by_dealer_;

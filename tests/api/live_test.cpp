@@ -199,6 +199,7 @@ TEST_F(Live, CatchUpThenCaughtUpThenLiveUpdatesDerivedFromEvents) {
     const auto live_only = expected_positions(*log, *from_now.caught_up(), "D-1");
     ASSERT_TRUE(complete(from_now, live_only));
     EXPECT_EQ(from_now.positions(), live_only) << "without from_position: what happens from now on";
+    EXPECT_GT(live_source->reads.load(), 0u) << "the live feed does not read through the event source it was given";
 
     // caught_up comes once, after the catch-up, before anything newer.
     const auto cu = *d1.caught_up();

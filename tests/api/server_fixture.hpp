@@ -18,6 +18,7 @@
 #include "commands/handler.hpp"
 #include "tests/projections/pg_fixture.hpp"
 #include "tests/storage/log_fixture.hpp"
+#include "tests/support/counting_source.hpp"
 
 namespace dealerline::testing {
 
@@ -64,7 +65,8 @@ protected:
         options.io_threads = 2;
         configure(options);
         reads = std::make_unique<projections::queries>(db.conninfo(), 2);
-        server = std::make_unique<api::server>(options, *log, *handler, runner.get(), reads.get());
+        live_source = std::make_unique<counting_source>(*source);
+        server = std::make_unique<api::server>(options, *log, *handler, runner.get(), reads.get(), live_source.get());
         server->start();
     }
     // A test's own limits, before the server starts.
@@ -110,6 +112,7 @@ protected:
     std::unique_ptr<storage::event_log> log;
     std::unique_ptr<commands::handler> handler;
     std::unique_ptr<storage::local_event_source> source;
+    std::unique_ptr<counting_source> live_source;  // the live feed's (the projections read `source`)
     std::unique_ptr<projections::runner> runner;
     std::unique_ptr<projections::queries> reads;
     std::unique_ptr<api::server> server;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/domain/scenario.hpp"
+#include "tests/support/counting_source.hpp"
 #include "tests/storage/log_fixture.hpp"
 
 namespace dealerline::testing {
@@ -21,7 +22,9 @@ protected:
         commands::handler_options o;
         o.clock = [] { return std::int64_t{1'795'000'000'000'000}; };
         handler = std::make_unique<commands::handler>(*log, o);
-        runner = std::make_unique<commands::manager_runner>(*log, *handler);
+        local = std::make_unique<storage::local_event_source>(*log);
+        source = std::make_unique<counting_source>(*local);
+        runner = std::make_unique<commands::manager_runner>(*log, *handler, commands::manager_runner_options{}, source.get());
         runner->start();
     }
     void TearDown() override { runner->stop(); }
@@ -59,6 +62,8 @@ protected:
     temp_dir dir;
     std::unique_ptr<storage::event_log> log;
     std::unique_ptr<commands::handler> handler;
+    std::unique_ptr<storage::local_event_source> local;
+    std::unique_ptr<counting_source> source;  // the managers read the log through it
     std::unique_ptr<commands::manager_runner> runner;
     int n = 0;
 };
@@ -93,6 +98,7 @@ TEST_F(ProcessManagers, FulfilmentReservesIssuesReleasesInvoicesAndFlagsShortage
     EXPECT_EQ(invoice.status, invoice_status::open);
     EXPECT_EQ(invoice.total, 4 * 18900 + 52000);
     EXPECT_EQ(invoice.due_date, "2026-12-18") << "the dealer's 30 days";
+    EXPECT_GT(source->reads.load(), 0u) << "the managers do not read through the event source they were given";
 }
 
 TEST_F(ProcessManagers, APaymentPaysTheOldestInvoicesFirstAndACompensationBecomesACreditNote) {
