@@ -214,13 +214,13 @@ private:
             self->read_next();
         };
         auto command = detail::parse_live_message(text, app_->options.max_json_depth);
-        if (!command) return reply(error_answer(http::status::bad_request, "bad_request", command.error().code, command.error().message));
+        if (!command) return reply(error_answer(http_status::bad_request, "bad_request", command.error().code, command.error().message));
         if (!app_->within_rate(who_)) return reply(too_many());
         const bool taken = app_->offload([self = shared_from_this(), command = std::move(*command), reply]() mutable {
-            auto a = self->app_->execute(self->who_, command, "");
+            auto a = execute_command(self->app_->routes, self->who_, command, "");
             net::post(self->ws_.get_executor(), [reply, a = std::move(a)]() mutable { reply(std::move(a)); });
         });
-        if (!taken) reply(error_answer(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping"));
+        if (!taken) reply(error_answer(http_status::service_unavailable, "unavailable", "shutting_down", "the server is stopping"));
     }
 
     void drop_slow() {
@@ -328,7 +328,7 @@ private:
             // Refused before its body: answer and close (the unread body makes the stream unusable).
             ++app_->in_flight;
             drain_ = true;
-            if (who.error().status == http::status::unauthorized && parser_->get().target().starts_with("/api/commands"))
+            if (who.error().status == http_status::unauthorized && parser_->get().target().starts_with("/api/commands"))
                 app_->stats.command("unknown", "unauthorized", 0, 0);
             auto res = to_response(std::move(who.error()), false);
             return write(std::move(res), std::to_string(++app_->next_request), steady::now(),
@@ -487,61 +487,58 @@ void server::impl::route(request req, std::shared_ptr<session> s, std::string id
     const std::string what = std::string(req.method_string()) + " " + path;  // never the query: it may hold a token
     const bool keep_alive = req.keep_alive();
     auto reply = [&](response res) { s->send(std::move(res), id, started, what); };
-    auto only = [&](http::verb verb) {
-        if (req.method() == verb) return true;
-        reply(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed",
-                             "use " + std::string(http::to_string(verb)), keep_alive));
-        return false;
-    };
-    auto shutting_down = [&] {
-        reply(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false));
-    };
+    const api::route* r = find_route(path, reads != nullptr);
+    if (!r) return reply(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
+    if (req.method_string() != r->method)
+        return reply(error_response(http::status::method_not_allowed, "bad_request", "method_not_allowed", "use " + std::string(r->method),
+                                    keep_alive));
+    switch (r->kind) {
+        case route_kind::health: return reply(json_response(http::status::ok, json::object{{"status", "ok"}}, keep_alive));
+        case route_kind::page: {
+            response res{http::status::ok, 11};
+            res.set(http::field::content_type, "text/html; charset=utf-8");
+            res.set(http::field::cache_control, "no-cache");
+            res.keep_alive(keep_alive);
+            res.body() = std::string(detail::portal_page);
+            res.prepare_payload();
+            return reply(std::move(res));
+        }
+        case route_kind::metrics: {
+            response res{http::status::ok, 11};
+            res.set(http::field::content_type, "text/plain; version=0.0.4");
+            res.keep_alive(keep_alive);
+            res.body() = stats.render(log.head_position(), runner ? runner->statuses() : std::vector<projections::status>{});
+            res.prepare_payload();
+            return reply(std::move(res));
+        }
+        case route_kind::readiness: return reply(readiness(keep_alive));
+        case route_kind::live:
+            if (stopping)
+                return reply(error_response(http::status::service_unavailable, "unavailable", "shutting_down", "the server is stopping", false));
+            return upgrade(std::move(req), s, query, id, started);
+        case route_kind::commands: return take_command(std::move(req), s, id, started, what);
+        case route_kind::query: {
+            auto shared = std::make_shared<request>(std::move(req));
+            return answer_on_pool(s, id, started, what, [this, r, shared, path, query] { return run_query(*r, *shared, path, query); });
+        }
+    }
+}
 
-    if (path == "/healthz") {
-        if (only(http::verb::get)) reply(json_response(http::status::ok, json::object{{"status", "ok"}}, keep_alive));
-        return;
-    }
-    if (path == "/" || path == "/index.html") {
-        if (!only(http::verb::get)) return;
-        response res{http::status::ok, 11};
-        res.set(http::field::content_type, "text/html; charset=utf-8");
-        res.set(http::field::cache_control, "no-cache");
-        res.keep_alive(keep_alive);
-        res.body() = std::string(detail::portal_page);
-        res.prepare_payload();
-        return reply(std::move(res));
-    }
-    if (path == "/metrics") {
-        if (!only(http::verb::get)) return;
-        response res{http::status::ok, 11};
-        res.set(http::field::content_type, "text/plain; version=0.0.4");
-        res.keep_alive(keep_alive);
-        res.body() = stats.render(log.head_position(), runner ? runner->statuses() : std::vector<projections::status>{});
-        res.prepare_payload();
-        return reply(std::move(res));
-    }
-    if (path == "/readyz") {
-        if (!only(http::verb::get)) return;
-        return reply(readiness(keep_alive));
-    }
-    if (path == "/api/live") {
-        if (!only(http::verb::get)) return;
-        if (stopping) return shutting_down();
-        return upgrade(std::move(req), s, query, id, started);
-    }
-    if (path == "/api/commands") {
-        if (!only(http::verb::post)) return;
-        return take_command(std::move(req), s, id, started, what);
-    }
-    const bool read_model = reads && (path == "/api/orders" || path.starts_with("/api/orders/") || path == "/api/claims" ||
-                                      path.starts_with("/api/claims/") || path.starts_with("/api/dealers/") || path == "/api/stock" ||
-                                      path == "/api/subscriptions");
-    if (read_model || path == "/api/events" || path.starts_with("/api/streams/")) {
-        if (!only(http::verb::get)) return;
-        auto shared = std::make_shared<request>(std::move(req));
-        return answer_on_pool(s, id, started, what, [this, shared, path, query] { return handle_query(*shared, path, query); });
-    }
-    reply(error_response(http::status::not_found, "not_found", "no_route", "no such path: " + path, keep_alive));
+response server::impl::run_query(const api::route& r, const request& req, const std::string& path, const std::string& query) {
+    const bool keep_alive = req.keep_alive();
+    auto who = admit(bearer_token(req));
+    if (!who) return to_response(std::move(who.error()), keep_alive);
+    auto params = detail::parse_query(query);
+    if (!params) return error_response(http::status::bad_request, "bad_request", "bad_request", params.error(), keep_alive);
+    return to_response(r.query(routes, query_input{std::move(*who), path, std::move(*params)}), keep_alive);
+}
+
+tl::expected<token_claims, answer> server::impl::authenticate(std::string_view token) {
+    if (token.empty())
+        return tl::unexpected(error_answer(http_status::unauthorized, "unauthorized", "missing_token", "send Authorization: Bearer <token>"));
+    auto claims = verify_token(options.jwt_secret, token, unix_seconds());
+    if (!claims) return tl::unexpected(error_answer(http_status::unauthorized, "unauthorized", claims.error().code, claims.error().message));
+    return *claims;
 }
 
 // GET /api/live: everything is checked before the upgrade, so a refused client gets a plain
@@ -550,9 +547,9 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
                            steady::time_point started) {
     const bool keep_alive = req.keep_alive();
     auto refuse = [&](answer a) { s->send(to_response(std::move(a), keep_alive), id, started, "GET /api/live"); };
-    auto bad = [&](const std::string& message) { refuse(error_answer(http::status::bad_request, "bad_request", "bad_request", message)); };
+    auto bad = [&](const std::string& message) { refuse(error_answer(http_status::bad_request, "bad_request", "bad_request", message)); };
     if (!websocket::is_upgrade(req))
-        return refuse(error_answer(http::status::upgrade_required, "bad_request", "upgrade_required", "GET /api/live is a websocket: upgrade"));
+        return refuse(error_answer(http_status::upgrade_required, "bad_request", "upgrade_required", "GET /api/live is a websocket: upgrade"));
     const auto params = parse_query(query);
     if (!params) return bad(params.error());
     for (const auto& [key, _] : *params)
@@ -572,14 +569,14 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
         bool allowed = origin == "http://" + host || origin == "https://" + host;
         for (const auto& o : options.allowed_origins) allowed = allowed || origin == o;
         if (!allowed)
-            return refuse(error_answer(http::status::forbidden, "forbidden", "origin_not_allowed",
+            return refuse(error_answer(http_status::forbidden, "forbidden", "origin_not_allowed",
                                        "websocket upgrades from " + std::string(origin) + " are not allowed"));
     }
     detail::live_filter filter;
     filter.dealer_id = param("dealer_id");
     if (who->role == domain::role::dealer) {
         if (filter.dealer_id && *filter.dealer_id != who->dealer_id)
-            return refuse(error_answer(http::status::forbidden, "forbidden", "forbidden", "a dealer receives only its own updates"));
+            return refuse(error_answer(http_status::forbidden, "forbidden", "forbidden", "a dealer receives only its own updates"));
         filter.dealer_id = who->dealer_id;
     }
     if (auto types = param("types")) {
@@ -601,7 +598,7 @@ void server::impl::upgrade(request req, const std::shared_ptr<session>& s, const
     }
     // One dealer's sockets are capped: a script gone wrong must not take every connection.
     if (who->role == domain::role::dealer && !claim_live_socket(who->dealer_id))
-        return refuse(error_answer(http::status::too_many_requests, "rate_limited", "too_many_live_sockets",
+        return refuse(error_answer(http_status::too_many_requests, "rate_limited", "too_many_live_sockets",
                                    "dealer " + who->dealer_id + " has " + std::to_string(options.max_live_per_dealer) +
                                        " live sockets open already; close one first"));
     auto live = s->upgrade(std::move(req), std::move(*who), std::move(filter), from, id, started);
@@ -618,7 +615,7 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
     auto pre = s->take_admitted();
     auto who = pre ? tl::expected<token_claims, answer>(std::move(*pre)) : admit(bearer_token(req));
     if (!who) {
-        if (who.error().status == http::status::unauthorized) stats.command("unknown", "unauthorized", 0, 0);
+        if (who.error().status == http_status::unauthorized) stats.command("unknown", "unauthorized", 0, 0);
         return reply(to_response(std::move(who.error()), keep_alive));
     }
     auto body = parse_json(req.body(), options.max_json_depth, "the body");
@@ -630,15 +627,15 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
         // Bulk: each command waits for the one before, so the whole request runs on the pool.
         auto shared = std::make_shared<request>(std::move(req));
         return answer_on_pool(s, id, started, what, [this, who = std::move(*who), many = std::move(body->get_array()), shared] {
-            return handle_bulk(who, many, *shared);
+            return to_response(bulk_commands(routes, who, many, (*shared)["X-Correlation-Id"]), shared->keep_alive() && !stopping);
         });
     }
-    // Counted like a pool task, before prepare() looks at `stopping`: stop() waits until its
+    // Counted like a pool task, before prepare_command() looks at `stopping`: stop() waits until its
     // answer is on its way.
     ++pending;
-    auto p = prepare(*who, *body, req["X-Correlation-Id"]);
+    auto p = prepare_command(routes, *who, *body, req["X-Correlation-Id"]);
     if (!p) {
-        const bool keep = keep_alive && p.error().status != http::status::service_unavailable;
+        const bool keep = keep_alive && p.error().status != http_status::service_unavailable;
         reply(to_response(std::move(p.error()), keep));
         --pending;
         return;
@@ -647,8 +644,8 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
                                                  commands::result<commands::outcome> outcome) {
         // On one of the log's threads: nothing may escape from here.
         auto answer = [&] {
-            auto a = answer_of(note, outcome);
-            const bool keep = keep_alive && a.status != http::status::service_unavailable;
+            auto a = command_answer(routes, note, outcome);
+            const bool keep = keep_alive && a.status != http_status::service_unavailable;
             reply(to_response(std::move(a), keep));
         };
         if (!last_resort("the answer to command " + note.command_id, answer)) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "api/auth.hpp"
+
 namespace dealerline::api {
 
 // Token buckets per token subject. Memory stays bounded: past many subjects the table starts
@@ -38,5 +40,10 @@ private:
     std::mutex m_;
     std::unordered_map<std::string, bucket> buckets_;
 };
+
+// The bucket of a token: role, subject and dealer.
+inline std::string rate_key(const token_claims& who) {
+    return std::string(domain::to_string(who.role)) + '\n' + who.subject + '\n' + who.dealer_id;
+}
 
 }  // namespace dealerline::api

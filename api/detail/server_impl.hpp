@@ -1,5 +1,5 @@
-// The server's shared state and the jobs its files split (api/server.cpp: listener, sessions and
-// routing; command_routes.cpp; query_routes.cpp; readiness.cpp). Internal to api/.
+// The server's shared state (api/server.cpp: listener, sessions and routing; readiness.cpp). What
+// each route answers is Beast-free, in detail/routes.hpp. Internal to api/.
 #pragma once
 
 #include <atomic>
@@ -23,6 +23,7 @@
 #include "api/detail/http_answers.hpp"
 #include "api/detail/live.hpp"
 #include "api/detail/rate_limiter.hpp"
+#include "api/detail/routes.hpp"
 #include "api/metrics.hpp"
 #include "api/server.hpp"
 
@@ -47,6 +48,7 @@ struct server::impl {
           own_events(events ? nullptr : std::make_unique<storage::local_event_source>(l)),
           limiter(options.rate_limit, options.rate_burst),
           hub(l, events ? *events : *own_events),
+          routes{l, h, q, r, stats, limiter, stopping},
           pool(options.command_threads) {}
 
     server_options options;
@@ -59,9 +61,10 @@ struct server::impl {
     std::atomic<std::size_t> pending{0};  // tasks given to the pool and not finished
     api::metrics stats;
     rate_limiter limiter;
-    detail::live_hub hub;
-    std::atomic<std::uint64_t> next_request{0};
     std::atomic<bool> stopping{false}, stopped{false};
+    detail::live_hub hub;
+    route_context routes;  // what the route functions (detail/routes.hpp) work with
+    std::atomic<std::uint64_t> next_request{0};
     std::uint16_t port = 0;
     net::io_context ioc;
     // Keeps the io threads running while a connection waits for the pool (nothing of it is in
@@ -145,26 +148,12 @@ struct server::impl {
     void accept();
     void route(request req, std::shared_ptr<session> s, std::string id, steady::time_point started);
     void upgrade(request req, const std::shared_ptr<session>& s, const std::string& query, std::string id, steady::time_point started);
-    // What the answer to a command needs once the handler has taken the command itself.
-    struct command_note {
-        std::string command_id, type;
-        steady::time_point started;
-    };
-    // A command parsed strictly and ready for the handler, or the answer refusing it.
-    struct prepared {
-        commands::envelope env;
-        command_note note;
-    };
-    tl::expected<prepared, answer> prepare(const token_claims& who, const json::value& body, std::string_view correlation_id);
-    answer answer_of(const command_note&, const commands::result<commands::outcome>&);
-    // One command, waiting for it (bulk requests, websocket messages: on the pool).
-    answer execute(const token_claims& who, const json::value& body, std::string_view correlation_id);
     // POST /api/commands on the io thread: a single command goes to the handler without waiting
     // and is answered from its completion; a bulk request runs on the pool.
     void take_command(request req, const std::shared_ptr<session>& s, const std::string& id, steady::time_point started,
                       const std::string& what);
-    response handle_bulk(const token_claims& who, const json::array& many, const request& req);
-    response handle_query(const request& req, const std::string& path, const std::string& query);
+    // A query route's answer: admitted, its parameters checked, then the route's function (on the pool).
+    response run_query(const api::route& r, const request& req, const std::string& path, const std::string& query);
     tl::expected<token_claims, answer> authenticate(std::string_view bearer_token);
     // The token's rate: false (and counted) when it is over it.
     bool within_rate(const token_claims& who) {
