@@ -7,7 +7,9 @@
 #include <boost/json/value.hpp>
 #include <spdlog/spdlog.h>
 
+#include "domain/account.hpp"
 #include "domain/codec.hpp"
+#include "domain/stream_name.hpp"
 #include "domain/time.hpp"
 
 namespace dealerline::api::detail {
@@ -19,13 +21,15 @@ constexpr std::size_t max_cached_streams = 200'000;  // then the cache starts ov
 
 enum class category { order, claim, invoice, payment, credit_note, dealer, other };
 
+// The aggregates' own categories, not hand-written prefixes.
 category category_of(std::string_view stream) {
-    if (stream.starts_with("order-")) return category::order;
-    if (stream.starts_with("claim-")) return category::claim;
-    if (stream.starts_with("invoice-")) return category::invoice;
-    if (stream.starts_with("payment-")) return category::payment;
-    if (stream.starts_with("creditnote-")) return category::credit_note;
-    if (stream.starts_with("dealer-")) return category::dealer;
+    const auto c = domain::category_of(stream);
+    if (c == domain::order_aggregate::category) return category::order;
+    if (c == domain::claim_aggregate::category) return category::claim;
+    if (c == domain::invoice_aggregate::category) return category::invoice;
+    if (c == domain::payment_aggregate::category) return category::payment;
+    if (c == domain::credit_note_aggregate::category) return category::credit_note;
+    if (c == domain::dealer_aggregate::category) return category::dealer;
     return category::other;
 }
 
@@ -78,70 +82,73 @@ storage::result<update_deriver::folded> update_deriver::fold(const std::string& 
     return out;
 }
 
-// The dealer's account moved: one update per statement entry (the same entries as
-// portal.account_entries; allocations move no balance and make none).
+// The dealer's account moved: one update per statement entry, by the domain's rule
+// (domain/account.hpp, the same as portal.account_entries).
 storage::result<std::optional<live_update>> update_deriver::derive_account(const storage::recorded_event& e) {
-    const auto kind = category_of(e.stream);
-    std::string dealer_id, document_id, entry;
-    std::int64_t amount = 0;
-    auto done = [&]() -> storage::result<std::optional<live_update>> {
-        if (entry.empty()) return std::optional<live_update>{};
-        json::object u{{"type", "account_entry"}, {"position", e.position}, {"dealer_id", dealer_id}, {"kind", entry},
-                       {"document_id", document_id}, {"amount", amount}, {"event", e.type}, {"at", domain::iso8601(e.recorded_at_us)}};
-        live_update out;
-        out.position = e.position;
-        out.dealer_id = dealer_id;
-        out.type = "account_entry";
-        out.json = json::serialize(u);
-        return std::optional<live_update>(std::move(out));
+    // A void or a reversal needs the document before it (whose, how much), folded from the
+    // stream's prefix only then.
+    std::optional<storage::error> failed;
+    auto before = [&](auto pick) {
+        return [&, pick](const std::string&) -> domain::account_document {
+            auto prefix = fold(e.stream, e.version - 1);
+            if (!prefix) {
+                failed = prefix.error();
+                return {};
+            }
+            auto document = pick(prefix->state);
+            if (!document) failed = corrupt(e, "the stream does not hold the document this event names");
+            return document.value_or(domain::account_document{});
+        };
     };
-    if (kind == category::dealer) {
-        auto ev = domain::codec::decode<domain::dealer_aggregate>(e.type, e.schema_version, e.data);
-        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-        if (const auto* o = std::get_if<domain::opening_balance_set>(&*ev))
-            dealer_id = o->dealer_id, document_id = o->dealer_id, entry = "opening_balance", amount = o->amount;
-        return done();
-    }
-    if (kind == category::credit_note) {
-        auto ev = domain::codec::decode<domain::credit_note_aggregate>(e.type, e.schema_version, e.data);
-        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-        std::visit(domain::overloaded{[&](const domain::credit_note_issued& c) {
-                       dealer_id = c.dealer_id, document_id = c.credit_note_id, entry = "credit_note", amount = -c.amount;
-                   }},
-                   *ev);
-        return done();
-    }
-    // Invoices and payments: the issuing event says whose it is; a void or a reversal needs the
-    // state before it (whose, how much), folded from the stream's prefix only then.
-    auto state_before = [&]() { return fold(e.stream, e.version - 1); };
-    if (kind == category::invoice) {
-        auto ev = domain::codec::decode<domain::invoice_aggregate>(e.type, e.schema_version, e.data);
-        if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-        if (const auto* i = std::get_if<domain::invoice_issued>(&*ev)) {
-            dealer_id = i->dealer_id, document_id = i->invoice_id, entry = "invoice", amount = i->total;
-        } else if (const auto* v = std::get_if<domain::invoice_voided>(&*ev)) {
-            auto before = state_before();
-            if (!before) return tl::unexpected(before.error());
-            const auto* st_or = std::get_if<domain::invoice_state>(&before->state);
-            if (!st_or) return tl::unexpected(corrupt(e, "stream is not an invoice's"));
-            const auto& st = *st_or;
-            dealer_id = st.dealer_id, document_id = v->invoice_id, entry = "invoice_voided", amount = -st.open_amount();
+    std::optional<domain::account_entry> entry;
+    switch (category_of(e.stream)) {
+        case category::dealer: {
+            auto ev = domain::codec::decode<domain::dealer_aggregate>(e.type, e.schema_version, e.data);
+            if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+            entry = domain::account_entry_of(*ev);
+            break;
         }
-        return done();
+        case category::credit_note: {
+            auto ev = domain::codec::decode<domain::credit_note_aggregate>(e.type, e.schema_version, e.data);
+            if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+            entry = domain::account_entry_of(*ev);
+            break;
+        }
+        case category::invoice: {
+            auto ev = domain::codec::decode<domain::invoice_aggregate>(e.type, e.schema_version, e.data);
+            if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+            entry = domain::account_entry_of(*ev, before([](const auto& state) -> std::optional<domain::account_document> {
+                                                 const auto* st = std::get_if<domain::invoice_state>(&state);
+                                                 if (!st) return std::nullopt;
+                                                 return domain::account_document{st->dealer_id, st->open_amount()};
+                                             }));
+            break;
+        }
+        case category::payment: {
+            auto ev = domain::codec::decode<domain::payment_aggregate>(e.type, e.schema_version, e.data);
+            if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
+            entry = domain::account_entry_of(*ev, before([](const auto& state) -> std::optional<domain::account_document> {
+                                                 const auto* st = std::get_if<domain::payment_state>(&state);
+                                                 if (!st) return std::nullopt;
+                                                 return domain::account_document{st->dealer_id, st->amount};
+                                             }));
+            break;
+        }
+        case category::order:
+        case category::claim:
+        case category::other: break;
     }
-    auto ev = domain::codec::decode<domain::payment_aggregate>(e.type, e.schema_version, e.data);
-    if (!ev) return tl::unexpected(corrupt(e, ev.error().message));
-    if (const auto* p = std::get_if<domain::payment_recorded>(&*ev)) {
-        dealer_id = p->dealer_id, document_id = p->payment_id, entry = "payment", amount = -p->amount;
-    } else if (const auto* r = std::get_if<domain::payment_reversed>(&*ev)) {
-        auto before = state_before();
-        if (!before) return tl::unexpected(before.error());
-        const auto* st_or = std::get_if<domain::payment_state>(&before->state);
-        if (!st_or) return tl::unexpected(corrupt(e, "stream is not a payment's"));
-        const auto& st = *st_or;
-        dealer_id = st.dealer_id, document_id = r->payment_id, entry = "payment_reversed", amount = st.amount;
-    }
-    return done();
+    if (failed) return tl::unexpected(*failed);
+    if (!entry) return std::optional<live_update>{};
+    json::object u{{"type", "account_entry"},          {"position", e.position},   {"dealer_id", entry->dealer_id},
+                   {"kind", domain::to_string(entry->kind)}, {"document_id", entry->document_id}, {"amount", entry->amount},
+                   {"event", e.type},                  {"at", domain::iso8601(e.recorded_at_us)}};
+    live_update out;
+    out.position = e.position;
+    out.dealer_id = entry->dealer_id;
+    out.type = "account_entry";
+    out.json = json::serialize(u);
+    return std::optional<live_update>(std::move(out));
 }
 
 storage::result<std::optional<live_update>> update_deriver::derive(const storage::recorded_event& e) {

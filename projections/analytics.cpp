@@ -158,42 +158,42 @@ public:
             };
             std::visit(overloaded{
                            [&](const order_placed& x) {
-                               row->final_status = "placed";
+                               row->final_status = named(order_status::placed);
                                auto& d = daily_row();
                                ++d.placed;
                                d.units += x.total_units;
                                d.value += x.total;
                            },
                            [&](const order_accepted&) {
-                               row->final_status = "accepted";
+                               row->final_status = named(order_status::accepted);
                                row->accepted_at = at;
                                ++daily_row().accepted;
                            },
                            [&](const order_rejected&) {
-                               row->final_status = "rejected";
+                               row->final_status = named(order_status::rejected);
                                row->rejected_at = at;
                                ++daily_row().rejected;
                            },
                            [&](const production_started&) {
-                               row->final_status = "in_production";
+                               row->final_status = named(order_status::in_production);
                                row->production_started_at = at;
                            },
                            [](const production_progressed&) {},
                            [&](const production_completed&) {
-                               row->final_status = "produced";
+                               row->final_status = named(order_status::produced);
                                row->produced_at = at;
                            },
                            [&](const order_shipped&) {
-                               row->final_status = "shipped";
+                               row->final_status = named(order_status::shipped);
                                row->shipped_at = at;
                            },
                            [&](const order_delivered&) {
-                               row->final_status = "delivered";
+                               row->final_status = named(order_status::delivered);
                                row->delivered_at = at;
                                ++daily_row().delivered;
                            },
                            [&](const order_cancelled&) {
-                               row->final_status = "cancelled";
+                               row->final_status = named(order_status::cancelled);
                                row->cancelled_at = at;
                                ++daily_row().cancelled;
                            },
@@ -254,14 +254,14 @@ public:
             }
             std::visit(overloaded{
                            [&](const claim_filed&) {
-                               row->status = "open";
+                               row->status = named(claim_status::open);
                                row->pending_since = at;
                                ++m.filed;
                            },
-                           [&](const claim_assigned&) { row->status = "in_review"; },
+                           [&](const claim_assigned&) { row->status = named(claim_status::in_review); },
                            [](const claim_commented&) {},
                            [&](const claim_resolved& x) {
-                               row->status = "resolved";
+                               row->status = named(claim_status::resolved);
                                if (!row->first_resolved_at) row->first_resolved_at = at;
                                row->last_resolved_at = at;
                                row->resolution = x.resolution;
@@ -274,12 +274,12 @@ public:
                                row->pending_since.reset();
                            },
                            [&](const claim_reopened&) {
-                               row->status = "reopened";
+                               row->status = named(claim_status::reopened);
                                row->pending_since = at;
                                ++row->reopen_count;
                            },
                            [&](const claim_closed&) {
-                               row->status = "closed";
+                               row->status = named(claim_status::closed);
                                row->closed_at = at;
                            },
                        },

@@ -255,7 +255,7 @@ public:
                                        [&](const invoice_voided& x) {
                                            auto& row = fact(x.invoice_id);
                                            const auto open = row.total - row.paid;
-                                           row.status = "voided";
+                                           row.status = named(invoice_status::voided);
                                            row.voided_at = at;
                                            revenue_of(row.dealer_id, row.currency).voided += open;
                                            dso.at(row.currency, month).voided += open;
@@ -541,7 +541,7 @@ public:
                            [&](const subscription_paused& x) { pause(x.on, true); },
                            [&](const subscription_resumed& x) { pause(x.on, false); },
                            [&](const subscription_cancelled& x) {
-                               row->status = "cancelled";
+                               row->status = named(subscription_status::cancelled);
                                row->cancel_on = sql::date{x.effective_on};
                            },
                            [&](const subscription_period_billed& x) {

@@ -3,6 +3,7 @@
 // subscriptions. All folded from the log in position order, exactly once like every projection.
 #include <boost/json/object.hpp>
 
+#include "domain/account.hpp"
 #include "domain/codec.hpp"
 #include "domain/stream_name.hpp"
 #include "projections/detail/decode.hpp"
@@ -158,11 +159,6 @@ public:
                 b->last_position = i64(e->position);
                 return *b;
             };
-            auto entry = [&](balance_row& b, std::string kind, std::string document, std::string description, std::int64_t amount) {
-                b.balance += amount;
-                entries.push_back({b.dealer_id, i64(e->position), at, std::move(kind), std::move(document), std::move(description), amount,
-                                   b.balance});
-            };
             auto invoice = [&](const std::string& id) -> invoice_row& {
                 invoice_row* row = invoices.find(id);
                 if (!row) throw sql::poison(e->position, e->type + " for invoice " + id + " before InvoiceIssued");
@@ -188,6 +184,33 @@ public:
                 row.status = row.open_amount > 0 ? "open" : "paid";
                 b.open_invoices += (row.status == "open") - was_open;
             };
+            // The statement's rule is the domain's (domain/account.hpp, shared with the live feed),
+            // taken before the rows below move: a void counts what its invoice had open.
+            const auto statement =
+                std::visit(overloaded{
+                               [](const dealer_event& d) { return domain::account_entry_of(d); },
+                               [&](const invoice_event& i) {
+                                   return domain::account_entry_of(i, [&](const std::string& id) {
+                                       const auto& row = invoice(id);
+                                       return domain::account_document{row.dealer_id, row.open_amount};
+                                   });
+                               },
+                               [&](const payment_event& p) {
+                                   return domain::account_entry_of(p, [&](const std::string& id) {
+                                       const auto& row = payment(id);
+                                       return domain::account_document{row.dealer_id, row.amount};
+                                   });
+                               },
+                               [](const credit_note_event& c) { return domain::account_entry_of(c); },
+                           },
+                           ev);
+            // Called where the event's rows move; the entry itself is the statement's.
+            auto entry = [&](balance_row& b, std::string description) {
+                if (!statement) throw sql::poison(e->position, e->type + ": no statement entry for an event that moves the balance");
+                b.balance += statement->amount;
+                entries.push_back({b.dealer_id, i64(e->position), at, std::string(domain::to_string(statement->kind)), statement->document_id,
+                                   std::move(description), statement->amount, b.balance});
+            };
             std::visit(
                 overloaded{
                     [&](const dealer_event& d) {
@@ -195,7 +218,7 @@ public:
                             balances.create(balance_row{r->dealer_id, r->currency, 0, 0, 0, std::nullopt, std::nullopt, at,
                                                                       i64(e->position)});
                         } else if (const auto* o = std::get_if<opening_balance_set>(&d)) {
-                            entry(account(o->dealer_id), "opening_balance", o->dealer_id, "opening balance", o->amount);
+                            entry(account(o->dealer_id), "opening balance");
                         }
                     },
                     [&](const invoice_event& i) {
@@ -209,8 +232,7 @@ public:
                                                                                      i64(e->position), at});
                                            auto& b = account(x.dealer_id);
                                            if (x.total > 0) ++b.open_invoices;
-                                           entry(b, "invoice", x.invoice_id, "invoice " + x.invoice_id + " (" + x.source + " " + x.source_id + ")",
-                                                 x.total);
+                                           entry(b, "invoice " + x.invoice_id + " (" + x.source + " " + x.source_id + ")");
                                        },
                                        [&](const invoice_payment_applied& x) { reopen(invoice(x.invoice_id), -x.amount); },
                                        [&](const invoice_payment_reversed& x) { reopen(invoice(x.invoice_id), x.amount); },
@@ -219,9 +241,8 @@ public:
                                            auto& b = account(row.dealer_id);
                                            if (row.overdue) b.overdue_amount -= row.open_amount;
                                            if (row.status == "open") --b.open_invoices;
-                                           entry(b, "invoice_voided", x.invoice_id, "invoice " + x.invoice_id + " voided: " + x.reason,
-                                                 -row.open_amount);
-                                           row.status = "voided";
+                                           entry(b, "invoice " + x.invoice_id + " voided: " + x.reason);
+                                           row.status = named(invoice_status::voided);
                                            row.void_reason = x.reason;
                                            row.open_amount = 0;
                                        },
@@ -242,23 +263,21 @@ public:
                                            auto& b = account(x.dealer_id);
                                            b.last_payment_at = at;
                                            b.last_payment_amount = x.amount;
-                                           entry(b, "payment", x.payment_id, "payment " + x.external_ref + " (" + x.method + ")", -x.amount);
+                                           entry(b, "payment " + x.external_ref + " (" + x.method + ")");
                                        },
                                        [&](const payment_allocated& x) { payment(x.payment_id).allocated += x.amount; },
                                        [&](const payment_reversed& x) {
                                            auto& row = payment(x.payment_id);
                                            row.reversed = true;
                                            row.allocated = 0;
-                                           entry(account(row.dealer_id), "payment_reversed", x.payment_id,
-                                                 "payment " + row.external_ref + " reversed: " + x.reason, row.amount);
+                                           entry(account(row.dealer_id), "payment " + row.external_ref + " reversed: " + x.reason);
                                        },
                                    },
                                    p);
                     },
                     [&](const credit_note_event& c) {
                         std::visit(overloaded{[&](const credit_note_issued& x) {
-                                       entry(account(x.dealer_id), "credit_note", x.credit_note_id,
-                                             "credit note " + x.credit_note_id + ": " + x.reason, -x.amount);
+                                       entry(account(x.dealer_id), "credit note " + x.credit_note_id + ": " + x.reason);
                                    }},
                                    c);
                     },
@@ -362,10 +381,10 @@ public:
                                    row->plan_effective_on = sql::date{x.effective_on};
                                }
                            },
-                           [&](const subscription_paused&) { row->status = "paused"; },
-                           [&](const subscription_resumed&) { row->status = "active"; },
+                           [&](const subscription_paused&) { row->status = named(subscription_status::paused); },
+                           [&](const subscription_resumed&) { row->status = named(subscription_status::active); },
                            [&](const subscription_cancelled& x) {
-                               row->status = "cancelled";
+                               row->status = named(subscription_status::cancelled);
                                row->cancel_on = sql::date{x.effective_on};
                            },
                            [&](const subscription_period_billed& x) {

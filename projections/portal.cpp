@@ -230,29 +230,29 @@ public:
                 if (!row) throw sql::poison(e->position, e->type + " for order " + id_of(ev) + " before OrderPlaced");
             }
             std::visit(overloaded{
-                           [&](const order_placed&) { row->status = "placed"; },
+                           [&](const order_placed&) { row->status = named(order_status::placed); },
                            [&](const order_accepted& x) {
-                               row->status = "accepted";
+                               row->status = named(order_status::accepted);
                                row->accepted_at = at;
                                if (x.planned_production_date) row->planned_production_date = sql::date{*x.planned_production_date};
                            },
                            [&](const order_rejected& x) {
-                               row->status = "rejected";
+                               row->status = named(order_status::rejected);
                                row->rejected_at = at;
                                row->reject_reason = x.reason;
                            },
                            [&](const production_started&) {
-                               row->status = "in_production";
+                               row->status = named(order_status::in_production);
                                row->production_started_at = at;
                            },
                            [&](const production_progressed& x) { row->completed_units = x.completed_units; },
                            [&](const production_completed&) {
-                               row->status = "produced";
+                               row->status = named(order_status::produced);
                                row->produced_at = at;
                                row->completed_units = row->total_units;
                            },
                            [&](const order_shipped& x) {
-                               row->status = "shipped";
+                               row->status = named(order_status::shipped);
                                row->shipped_at = at;
                                row->carrier = x.carrier;
                                row->route = x.route;
@@ -262,12 +262,12 @@ public:
                                row->planned_delivery_date = sql::date{x.planned_delivery_date};
                            },
                            [&](const order_delivered& x) {
-                               row->status = "delivered";
+                               row->status = named(order_status::delivered);
                                row->delivered_at = at;
                                row->received_by = x.received_by;
                            },
                            [&](const order_cancelled& x) {
-                               row->status = "cancelled";
+                               row->status = named(order_status::cancelled);
                                row->cancelled_at = at;
                                row->cancel_reason = x.reason;
                                row->cancelled_by_dealer = x.by_dealer;
@@ -334,17 +334,17 @@ public:
             }
             std::visit(overloaded{
                            [&](const claim_filed& x) {
-                               row->status = "open";
+                               row->status = named(claim_status::open);
                                message("description", x.description);
                            },
                            [&](const claim_assigned& x) {
-                               row->status = "in_review";
+                               row->status = named(claim_status::in_review);
                                row->manager = x.manager;
                                row->assigned_at = at;
                            },
                            [&](const claim_commented& x) { message("comment", x.text); },
                            [&](const claim_resolved& x) {
-                               row->status = "resolved";
+                               row->status = named(claim_status::resolved);
                                row->resolution = x.resolution;
                                row->compensation = x.compensation;
                                row->resolution_note = x.note.empty() ? std::nullopt : opt_text(x.note);
@@ -352,13 +352,13 @@ public:
                                if (!x.note.empty()) message("resolution", x.note);
                            },
                            [&](const claim_reopened& x) {
-                               row->status = "reopened";
+                               row->status = named(claim_status::reopened);
                                row->reopened_at = at;
                                ++row->reopen_count;
                                message("reopen_reason", x.reason);
                            },
                            [&](const claim_closed&) {
-                               row->status = "closed";
+                               row->status = named(claim_status::closed);
                                row->closed_at = at;
                            },
                        },

@@ -16,6 +16,13 @@
 
 namespace dealerline::projections {
 
+// A status as the read models store it: the domain's own name (to_string beside each enum, checked
+// against the codec's names in tests/domain/account_test.cpp).
+template <class Status>
+std::string named(Status s) {
+    return std::string(domain::to_string(s));
+}
+
 template <class Aggregate>
 typename Aggregate::event decode_or_poison(const storage::recorded_event& e) {
     auto decoded = domain::codec::decode<Aggregate>(e.type, e.schema_version, e.data);
