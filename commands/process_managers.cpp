@@ -79,7 +79,12 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
                        },
                        [&](const order_delivered& x) { orders_.erase(x.order_id); },
                        [&](const order_rejected& x) { orders_.erase(x.order_id); },
-                       [](const auto&) {},
+                       // Named, not a catch-all: a new order event is a compile error here until
+                       // someone decides whether it derives a command.
+                       [](const production_started&) {},
+                       [](const production_progressed&) {},
+                       [](const production_completed&) {},
+                       [](const order_stock_shortage_flagged&) {},
                    },
                    *ev);
     } else if (category == stock_aggregate::category) {
@@ -115,17 +120,25 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
     } else if (category == claim_aggregate::category) {
         auto ev = decode<claim_aggregate>(e);
         if (!ev) return out;
-        if (const auto* filed = std::get_if<claim_filed>(&*ev)) claim_dealer_[filed->claim_id] = filed->dealer_id;
-        if (const auto* resolved = std::get_if<claim_resolved>(&*ev); resolved && resolved->compensation > 0) {
-            auto dealer = claim_dealer_.find(resolved->claim_id);
-            if (dealer != claim_dealer_.end())
-                out.push_back({id("credit"),
-                               credit_note_command{issue_credit_note{"CN-" + resolved->claim_id + "-" + std::to_string(e.version), dealer->second,
-                                                                     resolved->compensation,
-                                                                     "compensation for claim " + resolved->claim_id + " (" + resolved->resolution + ")",
-                                                                     resolved->claim_id}},
-                               compensation});
-        }
+        std::visit(overloaded{
+                       [&](const claim_filed& x) { claim_dealer_[x.claim_id] = x.dealer_id; },
+                       [&](const claim_resolved& x) {
+                           if (x.compensation <= 0) return;
+                           auto dealer = claim_dealer_.find(x.claim_id);
+                           if (dealer == claim_dealer_.end()) return;
+                           out.push_back({id("credit"),
+                                          credit_note_command{issue_credit_note{"CN-" + x.claim_id + "-" + std::to_string(e.version),
+                                                                                dealer->second, x.compensation,
+                                                                                "compensation for claim " + x.claim_id + " (" + x.resolution + ")",
+                                                                                x.claim_id}},
+                                          compensation});
+                       },
+                       [](const claim_assigned&) {},
+                       [](const claim_commented&) {},
+                       [](const claim_reopened&) {},
+                       [](const claim_closed&) {},
+                   },
+                   *ev);
     } else if (category == invoice_aggregate::category) {
         auto ev = decode<invoice_aggregate>(e);
         if (!ev) return out;
@@ -166,7 +179,8 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
     } else if (category == subscription_aggregate::category) {
         auto ev = decode<subscription_aggregate>(e);
         if (!ev) return out;
-        if (const auto* billed = std::get_if<subscription_period_billed>(&*ev)) {
+        const auto bill = [&](const subscription_period_billed& period) {
+            const auto* billed = &period;
             // Invoice lines cannot be negative: a credit (a cheaper plan for part of the last
             // period) beyond what the invoice owes becomes a credit note.
             std::vector<invoice_line> lines;
@@ -194,21 +208,36 @@ std::vector<derived_command> process_managers::on(const storage::recorded_event&
                                credit_note_command{issue_credit_note{"CN-" + key, billed->dealer_id, credit,
                                                                      "plan change on subscription " + billed->subscription_id, std::nullopt}},
                                billing_actor});
-        }
+        };
+        std::visit(overloaded{
+                       bill,
+                       [](const subscription_started&) {},
+                       [](const subscription_plan_changed&) {},
+                       [](const subscription_paused&) {},
+                       [](const subscription_resumed&) {},
+                       [](const subscription_cancelled&) {},
+                       [](const subscription_period_skipped&) {},
+                   },
+                   *ev);
     } else if (category == payment_aggregate::category) {
         auto ev = decode<payment_aggregate>(e);
         if (!ev) return out;
-        if (const auto* paid = std::get_if<payment_recorded>(&*ev)) {
-            std::int64_t left = paid->amount;
-            for (const auto& inv : invoices_[paid->dealer_id]) {
-                if (left <= 0) break;
-                if (inv.open <= 0 || (!inv.currency.empty() && inv.currency != paid->currency)) continue;
-                const auto amount = std::min(left, inv.open);
-                out.push_back({id("allocate:" + inv.invoice_id), payment_command{allocate_payment{paid->payment_id, inv.invoice_id, amount}},
-                               allocation});
-                left -= amount;
-            }
-        }
+        std::visit(overloaded{
+                       [&](const payment_recorded& paid) {
+                           std::int64_t left = paid.amount;
+                           for (const auto& inv : invoices_[paid.dealer_id]) {
+                               if (left <= 0) break;
+                               if (inv.open <= 0 || (!inv.currency.empty() && inv.currency != paid.currency)) continue;
+                               const auto amount = std::min(left, inv.open);
+                               out.push_back({id("allocate:" + inv.invoice_id),
+                                              payment_command{allocate_payment{paid.payment_id, inv.invoice_id, amount}}, allocation});
+                               left -= amount;
+                           }
+                       },
+                       [](const payment_allocated&) {},
+                       [](const payment_reversed&) {},
+                   },
+                   *ev);
     }
     return out;
 }
