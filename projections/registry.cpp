@@ -10,10 +10,19 @@ namespace dealerline::projections {
 
 const std::vector<std::unique_ptr<projector>>& all_projectors() {
     static const auto all = [] {
-        auto list = portal_projectors();
-        for (auto& p : finance_projectors()) list.push_back(std::move(p));
-        for (auto& p : analytics_projectors()) list.push_back(std::move(p));
-        for (auto& p : money_analytics_projectors()) list.push_back(std::move(p));
+        std::vector<std::unique_ptr<projector>> list;
+        list.push_back(make_portal_dealers());
+        list.push_back(make_portal_orders());
+        list.push_back(make_portal_claims());
+        list.push_back(make_portal_finance());
+        list.push_back(make_portal_stock());
+        list.push_back(make_portal_subscriptions());
+        list.push_back(make_analytics_events());
+        list.push_back(make_analytics_orders());
+        list.push_back(make_analytics_claims());
+        list.push_back(make_analytics_finance());
+        list.push_back(make_analytics_stock());
+        list.push_back(make_analytics_subscriptions());
         return list;
     }();
     return all;

@@ -54,6 +54,13 @@ inline const std::string& id_of(const domain::claim_event& ev) {
     return std::visit([](const auto& x) -> const std::string& { return x.claim_id; }, ev);
 }
 
+inline const std::string& id_of(const domain::invoice_event& ev) {
+    return std::visit([](const auto& x) -> const std::string& { return x.invoice_id; }, ev);
+}
+inline const std::string& id_of(const domain::payment_event& ev) {
+    return std::visit([](const auto& x) -> const std::string& { return x.payment_id; }, ev);
+}
+
 inline std::int64_t i64(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 
 // The changing rows of one table: a rebuild's deferred state, or a fresh set for one batch

@@ -50,10 +50,19 @@ public:
                        state* deferred = nullptr) const = 0;
 };
 
-std::vector<std::unique_ptr<projector>> portal_projectors();
-std::vector<std::unique_ptr<projector>> finance_projectors();  // portal: money, stock, subscriptions
-std::vector<std::unique_ptr<projector>> analytics_projectors();
-std::vector<std::unique_ptr<projector>> money_analytics_projectors();  // analytics: money, stock, subscriptions
+// One per projection, each in projections/<name>.cpp.
+std::unique_ptr<projector> make_portal_dealers();
+std::unique_ptr<projector> make_portal_orders();
+std::unique_ptr<projector> make_portal_claims();
+std::unique_ptr<projector> make_portal_finance();
+std::unique_ptr<projector> make_portal_stock();
+std::unique_ptr<projector> make_portal_subscriptions();
+std::unique_ptr<projector> make_analytics_events();
+std::unique_ptr<projector> make_analytics_orders();
+std::unique_ptr<projector> make_analytics_claims();
+std::unique_ptr<projector> make_analytics_finance();
+std::unique_ptr<projector> make_analytics_stock();
+std::unique_ptr<projector> make_analytics_subscriptions();
 // Every projector, in names() order.
 const std::vector<std::unique_ptr<projector>>& all_projectors();
 [[nodiscard]] const projector* find_projector(std::string_view name);

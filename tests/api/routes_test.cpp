@@ -10,7 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/detail/routes.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace dealerline::testing {

@@ -16,8 +16,8 @@
 #include "api/auth.hpp"
 #include "api/server.hpp"
 #include "commands/handler.hpp"
-#include "tests/projections/pg_fixture.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/pg_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/counting_source.hpp"
 
 namespace dealerline::testing {

@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "domain/stream_name.hpp"
-#include "tests/domain/scenario.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/actors.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/seed.hpp"
 
 namespace dealerline::testing {

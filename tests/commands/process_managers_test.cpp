@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/domain/scenario.hpp"
+#include "tests/support/actors.hpp"
 #include "tests/support/counting_source.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {

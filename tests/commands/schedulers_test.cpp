@@ -9,8 +9,8 @@
 
 #include "commands/process_managers.hpp"
 #include "domain/time.hpp"
-#include "tests/domain/scenario.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/actors.hpp"
+#include "tests/support/log_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {

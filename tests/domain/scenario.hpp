@@ -7,11 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "domain/decider.hpp"
+#include "tests/support/actors.hpp"
 
 namespace dealerline::testing {
-
-inline domain::actor staff(domain::role r, std::string id = "staff-1") { return {r, std::move(id), {}}; }
-inline domain::actor dealer(std::string dealer_id) { return {domain::role::dealer, dealer_id, dealer_id}; }
 
 template <domain::aggregate A>
 class scenario {

@@ -13,8 +13,8 @@
 
 #include "commands/handler.hpp"
 #include "projections/projections.hpp"
-#include "tests/projections/pg_fixture.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/pg_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/spawn.hpp"
 #include "tests/support/seed.hpp"
 #include "tests/support/workload.hpp"

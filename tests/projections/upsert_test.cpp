@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "projections/detail/sql.hpp"
-#include "tests/projections/pg_fixture.hpp"
+#include "tests/support/pg_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {

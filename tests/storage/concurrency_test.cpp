@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/seed.hpp"
 
 namespace dealerline::testing {

@@ -21,7 +21,7 @@
 
 #include "storage/detail/wal_files.hpp"
 #include "tests/storage/crash_payload.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 #include "tests/support/seed.hpp"
 
 extern char** environ;

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "storage/event_source.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/log_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {

@@ -15,8 +15,8 @@
 #include <gtest/gtest.h>
 
 #include "storage/detail/wal_files.hpp"
-#include "tests/storage/log_fixture.hpp"
-#include "tests/storage/raw_db.hpp"
+#include "tests/support/log_fixture.hpp"
+#include "tests/support/raw_db.hpp"
 #include "tests/support/eventually.hpp"
 
 namespace dealerline::testing {

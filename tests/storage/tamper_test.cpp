@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "storage/detail/record.hpp"
-#include "tests/storage/raw_db.hpp"
-#include "tests/storage/log_fixture.hpp"
+#include "tests/support/raw_db.hpp"
+#include "tests/support/log_fixture.hpp"
 
 namespace dealerline::testing {
 namespace {

@@ -18,9 +18,9 @@
 
 #include "commands/handler.hpp"
 #include "domain/time.hpp"
-#include "tests/domain/scenario.hpp"
-#include "tests/storage/log_fixture.hpp"
-#include "tests/storage/raw_db.hpp"
+#include "tests/support/actors.hpp"
+#include "tests/support/log_fixture.hpp"
+#include "tests/support/raw_db.hpp"
 #include "tools/cli.hpp"
 
 extern char** environ;

@@ -12,7 +12,7 @@
 
 #include "commands/handler.hpp"
 #include "domain/time.hpp"
-#include "tests/domain/scenario.hpp"
+#include "tests/support/actors.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace dealerline::testing {

@@ -24,7 +24,7 @@
 
 #include "api/auth.hpp"
 #include "storage/event_log.hpp"
-#include "tests/projections/pg_fixture.hpp"
+#include "tests/support/pg_fixture.hpp"
 #include "tests/support/spawn.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -1,5 +1,6 @@
-// The dealer portal's read models: dealers, orders (with lines and timeline), claims (with their
-// conversation). What a dealer sees when it opens the portal, one query away.
+// The portal_orders projection: how each event moves the rows of portal.orders, portal.order_lines,
+// portal.order_timeline. One projection per file; what they share is in projections/detail/
+// (docs/projections.md).
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -17,16 +18,6 @@ using namespace domain;
 using sql::timestamp;
 using opt_text = std::optional<std::string>;
 using opt_time = std::optional<timestamp>;
-
-struct dealer_row {
-    std::string dealer_id, name, currency;
-    std::int64_t payment_terms_days = 0, credit_limit = 0;
-    std::optional<std::int64_t> opening_balance;
-    timestamp registered_at, updated_at;
-    std::int64_t version = 0, last_position = 0;
-};
-BOOST_DESCRIBE_STRUCT(dealer_row, (), (dealer_id, name, currency, payment_terms_days, credit_limit, opening_balance,
-                                       registered_at, updated_at, version, last_position))
 
 struct order_row {
     std::string order_id, dealer_id, status, currency;
@@ -63,81 +54,6 @@ struct timeline_row {
     sql::json details;
 };
 BOOST_DESCRIBE_STRUCT(timeline_row, (), (order_id, step, position, at, event, status, actor, details))
-
-struct claim_row {
-    std::string claim_id, order_id, dealer_id, kind, description, status;
-    opt_text manager, resolution;
-    std::optional<std::int64_t> compensation;
-    opt_text resolution_note;
-    timestamp filed_at;
-    opt_time assigned_at, resolved_at, reopened_at, closed_at;
-    std::int64_t reopen_count = 0, message_count = 0, filed_position = 0, version = 0, last_position = 0;
-    timestamp updated_at;
-};
-BOOST_DESCRIBE_STRUCT(claim_row, (), (claim_id, order_id, dealer_id, kind, description, status, manager, resolution,
-                                      compensation, resolution_note, filed_at, assigned_at, resolved_at, reopened_at,
-                                      closed_at, reopen_count, message_count, filed_position, version, last_position,
-                                      updated_at))
-
-struct claim_message_row {
-    std::string claim_id;
-    std::int64_t seq = 0, position = 0;
-    timestamp at;
-    std::string author, kind, text;
-};
-BOOST_DESCRIBE_STRUCT(claim_message_row, (), (claim_id, seq, position, at, author, kind, text))
-
-// ─── portal_dealers ──────────────────────────────────────────────────────────────────────────
-
-class dealers_projector final : public projector {
-public:
-    std::string_view name() const override { return "portal_dealers"; }
-    std::string_view schema() const override { return "portal"; }
-    std::vector<table> tables() const override { return {{"dealers", true}}; }
-
-    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_table<dealer_row>>(schema + ".dealers", max_rows);
-    }
-
-    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
-               state* deferred) const override {
-        held_table<dealer_row> per_batch(schema + ".dealers", 0);
-        auto& held = held_or(deferred, per_batch);
-        auto& dealers = held.rows.rows;
-        const auto mine = events_of<dealer_aggregate>(events);
-        if (mine.empty()) return;
-        for (const auto& [e, ev] : mine)
-            dealers.want(id_of(ev));
-        dealers.load(tx);
-        for (const auto& [e, ev] : mine) {
-            const timestamp at{e->recorded_at_us};
-            if (const auto* r = std::get_if<dealer_registered>(&ev)) {
-                dealers.create(dealer_row{r->dealer_id, r->name, r->currency, r->payment_terms_days,
-                                                        r->credit_limit, std::nullopt, at, at, i64(e->version),
-                                                        i64(e->position)});
-                continue;
-            }
-            dealer_row* row = dealers.find(id_of(ev));
-            if (!row) throw sql::poison(e->position, e->type + " for dealer " + id_of(ev) + " before DealerRegistered");
-            std::visit(overloaded{
-                           [](const dealer_registered&) {},
-                           [&](const dealer_terms_updated& x) {
-                               if (x.payment_terms_days) row->payment_terms_days = *x.payment_terms_days;
-                               if (x.credit_limit) row->credit_limit = *x.credit_limit;
-                           },
-                           [&](const opening_balance_set& x) { row->opening_balance = x.amount; },
-                       },
-                       ev);
-            row->updated_at = at;
-            row->version = i64(e->version);
-            row->last_position = i64(e->position);
-        }
-        held.rows.batch_done(tx);
-    }
-
-};
-
-// ─── portal_orders ───────────────────────────────────────────────────────────────────────────
 
 std::string details_of(const order_event& ev) {
     boost::json::object d;
@@ -288,100 +204,8 @@ public:
 
 };
 
-// ─── portal_claims ───────────────────────────────────────────────────────────────────────────
-
-class claims_projector final : public projector {
-public:
-    std::string_view name() const override { return "portal_claims"; }
-    std::string_view schema() const override { return "portal"; }
-    std::vector<table> tables() const override { return {{"claims", true}, {"claim_messages", false}}; }
-
-    std::unique_ptr<state> deferred_state(const std::string& schema, std::size_t max_rows) const override {
-        return std::make_unique<held_table<claim_row>>(schema + ".claims", max_rows);
-    }
-
-    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
-               state* deferred) const override {
-        held_table<claim_row> per_batch(schema + ".claims", 0);
-        auto& held = held_or(deferred, per_batch);
-        auto& claims = held.rows.rows;
-        const auto mine = events_of<claim_aggregate>(events);
-        if (mine.empty()) return;
-        for (const auto& [e, ev] : mine)
-            if (!std::holds_alternative<claim_filed>(ev)) claims.want(id_of(ev));
-        claims.load(tx);
-        std::vector<claim_message_row> messages;
-        for (const auto& [e, ev] : mine) {
-            const timestamp at{e->recorded_at_us};
-            auto message = [&](std::string kind, std::string text) {
-                messages.push_back({id_of(ev), i64(e->version), i64(e->position), at, e->actor, std::move(kind),
-                                    std::move(text)});
-            };
-            claim_row* row = nullptr;
-            if (const auto* f = std::get_if<claim_filed>(&ev)) {
-                claim_row fresh;
-                fresh.claim_id = f->claim_id;
-                fresh.order_id = f->order_id;
-                fresh.dealer_id = f->dealer_id;
-                fresh.kind = f->kind;
-                fresh.description = f->description;
-                fresh.filed_at = at;
-                fresh.filed_position = i64(e->position);
-                row = &claims.create(std::move(fresh));
-            } else {
-                row = claims.find(id_of(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for claim " + id_of(ev) + " before ClaimFiled");
-            }
-            std::visit(overloaded{
-                           [&](const claim_filed& x) {
-                               row->status = named(claim_status::open);
-                               message("description", x.description);
-                           },
-                           [&](const claim_assigned& x) {
-                               row->status = named(claim_status::in_review);
-                               row->manager = x.manager;
-                               row->assigned_at = at;
-                           },
-                           [&](const claim_commented& x) { message("comment", x.text); },
-                           [&](const claim_resolved& x) {
-                               row->status = named(claim_status::resolved);
-                               row->resolution = x.resolution;
-                               row->compensation = x.compensation;
-                               row->resolution_note = x.note.empty() ? std::nullopt : opt_text(x.note);
-                               row->resolved_at = at;
-                               if (!x.note.empty()) message("resolution", x.note);
-                           },
-                           [&](const claim_reopened& x) {
-                               row->status = named(claim_status::reopened);
-                               row->reopened_at = at;
-                               ++row->reopen_count;
-                               message("reopen_reason", x.reason);
-                           },
-                           [&](const claim_closed&) {
-                               row->status = named(claim_status::closed);
-                               row->closed_at = at;
-                           },
-                       },
-                       ev);
-            if (!messages.empty() && messages.back().position == i64(e->position)) ++row->message_count;
-            row->version = i64(e->version);
-            row->last_position = i64(e->position);
-            row->updated_at = at;
-        }
-        held.rows.batch_done(tx);
-        sql::copy_rows<claim_message_row>(tx, schema + ".claim_messages", messages);
-    }
-
-};
-
 }  // namespace
 
-std::vector<std::unique_ptr<projector>> portal_projectors() {
-    std::vector<std::unique_ptr<projector>> all;
-    all.push_back(std::make_unique<dealers_projector>());
-    all.push_back(std::make_unique<orders_projector>());
-    all.push_back(std::make_unique<claims_projector>());
-    return all;
-}
+std::unique_ptr<projector> make_portal_orders() { return std::make_unique<orders_projector>(); }
 
 }  // namespace dealerline::projections

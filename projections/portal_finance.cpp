@@ -1,6 +1,5 @@
-// The portal's money, stock and subscriptions: invoices, payments, each dealer's balance and
-// statement (every document with the running balance after it), stock levels per warehouse × SKU,
-// subscriptions. All folded from the log in position order, exactly once like every projection.
+// The portal_finance projection: how each event moves the rows of . One projection per file; what they
+// share is in projections/detail/ (docs/projections.md).
 #include <boost/json/object.hpp>
 
 #include "domain/account.hpp"
@@ -60,39 +59,6 @@ struct entry_row {
 };
 BOOST_DESCRIBE_STRUCT(entry_row, (), (dealer_id, position, at, kind, document_id, description, amount, running_balance))
 
-struct stock_row {
-    std::string stock_id, warehouse, sku;
-    std::int64_t on_hand = 0, reserved = 0, available = 0;
-    std::optional<timestamp> last_counted_at;
-    timestamp updated_at;
-    std::int64_t last_position = 0;
-};
-BOOST_DESCRIBE_STRUCT(stock_row, (), (stock_id, warehouse, sku, on_hand, reserved, available, last_counted_at, updated_at, last_position))
-
-struct subscription_row {
-    std::string subscription_id, dealer_id, plan;
-    std::int64_t price = 0;
-    sql::date plan_effective_on;
-    std::string currency, period, status;
-    sql::date starts_on;
-    std::optional<sql::date> cancel_on;
-    sql::date next_billing;
-    std::optional<sql::date> last_billed;
-    std::int64_t started_position = 0, version = 0, last_position = 0;
-    timestamp updated_at;
-};
-BOOST_DESCRIBE_STRUCT(subscription_row, (), (subscription_id, dealer_id, plan, price, plan_effective_on, currency, period, status, starts_on,
-                                             cancel_on, next_billing, last_billed, started_position, version, last_position, updated_at))
-
-const std::string& invoice_id_of(const invoice_event& ev) {
-    return std::visit([](const auto& x) -> const std::string& { return x.invoice_id; }, ev);
-}
-const std::string& payment_id_of(const payment_event& ev) {
-    return std::visit([](const auto& x) -> const std::string& { return x.payment_id; }, ev);
-}
-
-// ─── portal_finance ──────────────────────────────────────────────────────────────────────────
-
 class finance_projector final : public projector {
 public:
     std::string_view name() const override { return "portal_finance"; }
@@ -127,11 +93,11 @@ public:
             std::visit(overloaded{
                            [&](const dealer_event& d) { balances.want(id_of(d)); },
                            [&](const invoice_event& i) {
-                               invoices.want(invoice_id_of(i));
+                               invoices.want(id_of(i));
                                if (const auto* x = std::get_if<invoice_issued>(&i)) balances.want(x->dealer_id);
                            },
                            [&](const payment_event& p) {
-                               payments.want(payment_id_of(p));
+                               payments.want(id_of(p));
                                if (const auto* x = std::get_if<payment_recorded>(&p)) balances.want(x->dealer_id);
                            },
                            [&](const credit_note_event& c) {
@@ -144,9 +110,9 @@ public:
         // Balances of dealers whose invoices or payments (loaded above) move in this batch.
         for (const auto& [e, ev] : mine) {
             if (const auto* i = std::get_if<invoice_event>(&ev))
-                if (auto* row = invoices.find(invoice_id_of(*i))) balances.want(row->dealer_id);
+                if (auto* row = invoices.find(id_of(*i))) balances.want(row->dealer_id);
             if (const auto* p = std::get_if<payment_event>(&ev))
-                if (auto* row = payments.find(payment_id_of(*p))) balances.want(row->dealer_id);
+                if (auto* row = payments.find(id_of(*p))) balances.want(row->dealer_id);
         }
         balances.load(tx);
         std::vector<entry_row> entries;
@@ -291,125 +257,8 @@ public:
     }
 };
 
-// ─── portal_stock ────────────────────────────────────────────────────────────────────────────
-
-class stock_projector final : public projector {
-public:
-    std::string_view name() const override { return "portal_stock"; }
-    std::string_view schema() const override { return "portal"; }
-    std::vector<table> tables() const override { return {{"stock_levels", true}}; }
-
-    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
-               state*) const override {
-        sql::row_set<stock_row> set(schema + ".stock_levels", 0);
-        auto& rows = set.rows;
-        const auto mine = events_of<stock_aggregate>(events);
-        if (mine.empty()) return;
-        auto key = [](const stock_event& ev) {
-            return std::visit([](const auto& x) { return x.warehouse + ":" + x.sku; }, ev);
-        };
-        for (const auto& [e, ev] : mine) rows.want(key(ev));
-        rows.load(tx);
-        for (const auto& [e, ev] : mine) {
-            const timestamp at{e->recorded_at_us};
-            const auto k = key(ev);
-            stock_row* row = rows.find(k);
-            if (!row) {
-                const auto colon = k.find(':');
-                row = &rows.create(stock_row{k, k.substr(0, colon), k.substr(colon + 1), 0, 0, 0, std::nullopt, at, 0});
-            }
-            std::visit(overloaded{
-                           [&](const stock_received& x) { row->on_hand += x.quantity; },
-                           [&](const stock_reserved& x) { row->reserved += x.quantity; },
-                           [&](const stock_released& x) { row->reserved -= x.quantity; },
-                           [&](const stock_issued& x) {
-                               row->reserved -= x.quantity;
-                               row->on_hand -= x.quantity;
-                           },
-                           [&](const stock_written_off& x) { row->on_hand -= x.quantity; },
-                           [&](const stock_counted& x) {
-                               row->on_hand = x.counted;
-                               row->last_counted_at = at;
-                           },
-                       },
-                       ev);
-            row->available = row->on_hand - row->reserved;
-            row->updated_at = at;
-            row->last_position = i64(e->position);
-        }
-        set.batch_done(tx);
-    }
-};
-
-// ─── portal_subscriptions ────────────────────────────────────────────────────────────────────
-
-class subscriptions_projector final : public projector {
-public:
-    std::string_view name() const override { return "portal_subscriptions"; }
-    std::string_view schema() const override { return "portal"; }
-    std::vector<table> tables() const override { return {{"subscriptions", true}}; }
-
-    void apply(pqxx::transaction_base& tx, const std::string& schema, std::span<const storage::recorded_event> events,
-               state*) const override {
-        sql::row_set<subscription_row> set(schema + ".subscriptions", 0);
-        auto& rows = set.rows;
-        const auto mine = events_of<subscription_aggregate>(events);
-        if (mine.empty()) return;
-        auto id = [](const subscription_event& ev) {
-            return std::visit([](const auto& x) -> const std::string& { return x.subscription_id; }, ev);
-        };
-        for (const auto& [e, ev] : mine) rows.want(id(ev));
-        rows.load(tx);
-        for (const auto& [e, ev] : mine) {
-            const timestamp at{e->recorded_at_us};
-            subscription_row* row = nullptr;
-            if (const auto* s = std::get_if<subscription_started>(&ev)) {
-                row = &rows.create(
-                                   subscription_row{s->subscription_id, s->dealer_id, s->plan, s->price, sql::date{s->starts_on}, s->currency,
-                                                    s->period, "active", sql::date{s->starts_on}, std::nullopt, sql::date{s->starts_on},
-                                                    std::nullopt, i64(e->position), 0, 0, at});
-            } else {
-                row = rows.find(id(ev));
-                if (!row) throw sql::poison(e->position, e->type + " for subscription " + id(ev) + " before SubscriptionStarted");
-            }
-            std::visit(overloaded{
-                           [](const subscription_started&) {},
-                           [&](const subscription_plan_changed& x) {
-                               if (x.effective_on >= row->plan_effective_on.text) {
-                                   row->plan = x.plan;
-                                   row->price = x.price;
-                                   row->plan_effective_on = sql::date{x.effective_on};
-                               }
-                           },
-                           [&](const subscription_paused&) { row->status = named(subscription_status::paused); },
-                           [&](const subscription_resumed&) { row->status = named(subscription_status::active); },
-                           [&](const subscription_cancelled& x) {
-                               row->status = named(subscription_status::cancelled);
-                               row->cancel_on = sql::date{x.effective_on};
-                           },
-                           [&](const subscription_period_billed& x) {
-                               row->last_billed = sql::date{x.period_start};
-                               row->next_billing = sql::date{x.period_end};
-                           },
-                           [&](const subscription_period_skipped& x) { row->next_billing = sql::date{x.period_end}; },
-                       },
-                       ev);
-            row->version = i64(e->version);
-            row->last_position = i64(e->position);
-            row->updated_at = at;
-        }
-        set.batch_done(tx);
-    }
-};
-
 }  // namespace
 
-std::vector<std::unique_ptr<projector>> finance_projectors() {
-    std::vector<std::unique_ptr<projector>> all;
-    all.push_back(std::make_unique<finance_projector>());
-    all.push_back(std::make_unique<stock_projector>());
-    all.push_back(std::make_unique<subscriptions_projector>());
-    return all;
-}
+std::unique_ptr<projector> make_portal_finance() { return std::make_unique<finance_projector>(); }
 
 }  // namespace dealerline::projections
