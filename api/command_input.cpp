@@ -39,7 +39,8 @@ tl::expected<command_request, bad_request> parse_command_request(const json::val
     }
     auto command = domain::codec::parse_command(type->get_string(), *data);
     if (!command) {
-        const bool unknown = command.error().message.rfind("unknown command type", 0) == 0;
+        // The codec says which: a type no aggregate has, or data that does not fit the type.
+        const bool unknown = command.error().code == "unknown_command";
         return tl::unexpected(bad_request{unknown ? "unknown_command" : "bad_request", command.error().message});
     }
     out.command = command.value();

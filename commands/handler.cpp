@@ -16,6 +16,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "domain/codec.hpp"
 #include "domain/stream_name.hpp"
 
 namespace dealerline::commands {
@@ -33,10 +34,15 @@ constexpr payment_aggregate aggregate_for(const payment_command&) { return {}; }
 constexpr credit_note_aggregate aggregate_for(const credit_note_command&) { return {}; }
 constexpr subscription_aggregate aggregate_for(const subscription_command&) { return {}; }
 
-using any_state = std::variant<dealer_state, order_state, claim_state, stock_state, invoice_state, payment_state, credit_note_state,
-                               subscription_state>;
+using any_state = all_aggregates::any_state;
 
 failure fail(failure::kind k, std::string code, std::string message) { return failure{k, std::move(code), std::move(message)}; }
+
+// A reservation's event as the log stores it (its name and schema version from the codec).
+storage::event_data stored(const reservation_event& r) {
+    auto e = codec::encode(r);
+    return {std::move(e.type), e.schema_version, std::move(e.data), "{}"};
+}
 
 failure from_storage(const storage::error& e) {
     switch (e.code) {
@@ -320,13 +326,9 @@ struct handler::impl {
         if (const auto* place = std::get_if<place_order>(&cmd)) {
             if (auto known = know_dealer(place->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
             if (place->external_ref) {
-                boost::json::object data;
-                data["order_id"] = place->order_id;
-                data["dealer_id"] = place->dealer_id;
-                data["external_ref"] = *place->external_ref;
                 out.reserve = reservation{
                     {stream_name("extref", place->dealer_id + "/" + *place->external_ref), storage::expected_version::no_stream(),
-                     {{"ExternalRefReserved", 1, boost::json::serialize(data), "{}"}}},
+                     {stored(external_ref_reserved{place->order_id, place->dealer_id, *place->external_ref})}},
                     fail(failure::kind::rejected, std::string(codes::duplicate_external_ref),
                          "dealer " + place->dealer_id + " already has an order with external_ref " + *place->external_ref)};
             }
@@ -370,13 +372,9 @@ struct handler::impl {
         if (const auto* record = std::get_if<record_payment>(&cmd)) {
             if (auto known = know_dealer(record->dealer_id, ctx, out, use_cache); !known) return tl::unexpected(known.error());
             // One payment per bank reference and dealer: an import run twice records nothing twice.
-            boost::json::object data;
-            data["payment_id"] = record->payment_id;
-            data["dealer_id"] = record->dealer_id;
-            data["external_ref"] = record->external_ref;
             out.reserve = reservation{
                 {stream_name("payref", record->dealer_id + "/" + record->external_ref), storage::expected_version::no_stream(),
-                 {{"PaymentRefReserved", 1, boost::json::serialize(data), "{}"}}},
+                 {stored(payment_ref_reserved{record->payment_id, record->dealer_id, record->external_ref})}},
                 fail(failure::kind::rejected, std::string(codes::duplicate_external_ref),
                      "dealer " + record->dealer_id + " already has a payment with external_ref " + record->external_ref)};
         } else if (const auto* allocate = std::get_if<allocate_payment>(&cmd)) {

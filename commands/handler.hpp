@@ -13,14 +13,14 @@
 
 #include <tl/expected.hpp>
 
-#include "domain/codec.hpp"
+#include "domain/aggregates.hpp"
 #include "storage/event_log.hpp"
 
 namespace dealerline::commands {
 
 struct envelope {
     std::string command_id;
-    domain::codec::any_command command;
+    domain::any_command command;
     domain::actor actor;
     std::optional<std::uint64_t> expected_version;  // absent: the handler retries conflicts itself
     std::string correlation_id;                      // empty: the command id

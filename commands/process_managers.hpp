@@ -29,7 +29,7 @@ namespace dealerline::commands {
 
 struct derived_command {
     std::string command_id;
-    domain::codec::any_command command;
+    domain::any_command command;
     domain::actor actor;
 };
 

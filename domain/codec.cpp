@@ -97,6 +97,8 @@ BOOST_DESCRIBE_STRUCT(payment_reversed, (), (payment_id, reason, undone))
 BOOST_DESCRIBE_STRUCT(payment_state, (), (exists, reversed, dealer_id, currency, amount, allocated, allocations))
 BOOST_DESCRIBE_STRUCT(issue_credit_note, (), (credit_note_id, dealer_id, amount, reason, claim_id))
 BOOST_DESCRIBE_STRUCT(credit_note_issued, (), (credit_note_id, dealer_id, currency, amount, reason, claim_id))
+BOOST_DESCRIBE_STRUCT(external_ref_reserved, (), (order_id, dealer_id, external_ref))
+BOOST_DESCRIBE_STRUCT(payment_ref_reserved, (), (payment_id, dealer_id, external_ref))
 BOOST_DESCRIBE_STRUCT(credit_note_state, (), (exists, dealer_id, amount))
 
 BOOST_DESCRIBE_STRUCT(start_subscription, (), (subscription_id, dealer_id, plan, price, period, starts_on))
@@ -207,6 +209,8 @@ DL_WIRE(payment_allocated, "PaymentAllocated", 1)
 DL_WIRE(payment_reversed, "PaymentReversed", 1)
 DL_WIRE(issue_credit_note, "IssueCreditNote", 1)
 DL_WIRE(credit_note_issued, "CreditNoteIssued", 1)
+DL_WIRE(external_ref_reserved, "ExternalRefReserved", 1)
+DL_WIRE(payment_ref_reserved, "PaymentRefReserved", 1)
 DL_WIRE(start_subscription, "StartSubscription", 1)
 DL_WIRE(change_subscription_plan, "ChangeSubscriptionPlan", 1)
 DL_WIRE(pause_subscription, "PauseSubscription", 1)
@@ -402,14 +406,28 @@ template <class Group, class... Commands>
 constexpr auto entries(std::variant<Commands...>*) {
     return std::array<command_entry, sizeof...(Commands)>{{{wire<Commands>::name, &parse_as<Commands, Group>}...}};
 }
-const auto dealer_commands = entries<dealer_command>(static_cast<dealer_command*>(nullptr));
-const auto order_commands = entries<order_command>(static_cast<order_command*>(nullptr));
-const auto claim_commands = entries<claim_command>(static_cast<claim_command*>(nullptr));
-const auto stock_commands = entries<stock_command>(static_cast<stock_command*>(nullptr));
-const auto invoice_commands = entries<invoice_command>(static_cast<invoice_command*>(nullptr));
-const auto payment_commands = entries<payment_command>(static_cast<payment_command*>(nullptr));
-const auto credit_note_commands = entries<credit_note_command>(static_cast<credit_note_command*>(nullptr));
-const auto subscription_commands = entries<subscription_command>(static_cast<subscription_command*>(nullptr));
+// Each aggregate's command table, made once.
+template <class Group>
+const auto& commands_of() {
+    static const auto table = entries<Group>(static_cast<Group*>(nullptr));
+    return table;
+}
+
+// Over every aggregate of all_aggregates: the command named `type`, if one has it.
+template <class... Aggregates>
+std::optional<result<any_command>> parse_in(std::string_view type, const json::value& data, aggregate_list<Aggregates...>*) {
+    std::optional<result<any_command>> out;
+    auto try_group = [&]<class Group>(Group*) {
+        if (out) return;
+        for (const auto& e : commands_of<Group>())
+            if (e.name == type) {
+                out = e.parse(data);
+                return;
+            }
+    };
+    (try_group(static_cast<typename Aggregates::command*>(nullptr)), ...);
+    return out;
+}
 
 template <class Variant>
 stored_event encode_variant(const Variant& e) {
@@ -449,23 +467,8 @@ result<std::variant<Events...>> decode_alternative(std::string_view type, const 
 }  // namespace
 
 result<any_command> parse_command(std::string_view type, const json::value& data) {
-    for (const auto& e : dealer_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : order_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : claim_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : stock_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : invoice_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : payment_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : credit_note_commands)
-        if (e.name == type) return e.parse(data);
-    for (const auto& e : subscription_commands)
-        if (e.name == type) return e.parse(data);
-    return reject("bad_request", "unknown command type " + std::string(type));
+    if (auto parsed = parse_in(type, data, static_cast<all_aggregates*>(nullptr))) return std::move(*parsed);
+    return reject("unknown_command", "unknown command type " + std::string(type));
 }
 
 std::string_view command_type(const any_command& c) {
@@ -485,16 +488,18 @@ stored_event encode(const invoice_event& e) { return encode_variant(e); }
 stored_event encode(const payment_event& e) { return encode_variant(e); }
 stored_event encode(const credit_note_event& e) { return encode_variant(e); }
 stored_event encode(const subscription_event& e) { return encode_variant(e); }
+stored_event encode(const reservation_event& e) { return encode_variant(e); }
+
+template <class... Aggregates>
+std::uint32_t version_among(std::string_view type, aggregate_list<Aggregates...>*) {
+    std::uint32_t v = 0;
+    ((v = v ? v : version_in(type, static_cast<typename Aggregates::event*>(nullptr))), ...);
+    return v;
+}
 
 std::uint32_t current_schema_version(std::string_view type) {
-    if (auto v = version_in(type, static_cast<dealer_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<order_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<claim_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<stock_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<invoice_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<payment_event*>(nullptr))) return v;
-    if (auto v = version_in(type, static_cast<credit_note_event*>(nullptr))) return v;
-    return version_in(type, static_cast<subscription_event*>(nullptr));
+    if (auto v = version_among(type, static_cast<all_aggregates*>(nullptr))) return v;
+    return version_in(type, static_cast<reservation_event*>(nullptr));
 }
 
 template <class Aggregate>

@@ -13,20 +13,15 @@
 
 #include <boost/json/value.hpp>
 
-#include "domain/claim.hpp"
-#include "domain/dealer.hpp"
-#include "domain/finance.hpp"
-#include "domain/order.hpp"
-#include "domain/stock.hpp"
-#include "domain/subscription.hpp"
+#include "domain/aggregates.hpp"
 
 namespace dealerline::domain::codec {
 
-using any_command = std::variant<dealer_command, order_command, claim_command, stock_command, invoice_command, payment_command,
-                                 credit_note_command, subscription_command>;
+using domain::any_command;
 
-// "PlaceOrder" + data → the command; a rejection with code "bad_request" names what is wrong
-// ("lines[1].quantity: expected an integer", "unknown field colour", "unknown command type X").
+// "PlaceOrder" + data → the command; a rejection names what is wrong: code "unknown_command" for
+// a type no aggregate has, "bad_request" for the data ("lines[1].quantity: expected an
+// integer", "unknown field colour").
 [[nodiscard]] result<any_command> parse_command(std::string_view type, const boost::json::value& data);
 [[nodiscard]] std::string_view command_type(const any_command&);
 [[nodiscard]] boost::json::object command_data(const any_command&);
@@ -45,6 +40,7 @@ struct stored_event {
 [[nodiscard]] stored_event encode(const payment_event&);
 [[nodiscard]] stored_event encode(const credit_note_event&);
 [[nodiscard]] stored_event encode(const subscription_event&);
+[[nodiscard]] stored_event encode(const reservation_event&);
 
 // Reads a stored event of the aggregate; a rejection with code "corrupt" when it cannot.
 template <class Aggregate>

@@ -33,7 +33,7 @@ int run_demo(const std::string& data) {
 
     struct step {
         const char* label;
-        codec::any_command command;
+        domain::any_command command;
         actor by;
         std::string command_id;
     };

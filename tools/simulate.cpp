@@ -84,7 +84,7 @@ struct carried_over {
 
 // One command for the server, and whose token sends it.
 struct next_command {
-    domain::codec::any_command command;
+    domain::any_command command;
     std::string token;
 };
 
@@ -388,7 +388,7 @@ carried_over read_open_work(http_client& client, const std::string& staff_token,
     return out;
 }
 
-std::string body_of(const domain::codec::any_command& c, const std::string& command_id) {
+std::string body_of(const domain::any_command& c, const std::string& command_id) {
     return json::serialize(json::object{{"command_id", command_id},
                                         {"type", domain::codec::command_type(c)},
                                         {"data", domain::codec::command_data(c)}});

@@ -24,7 +24,7 @@ struct bad_request {
 // The body of POST /api/commands, strictly: {"command_id", "type", "data", "expected_version"?}.
 struct command_request {
     std::string command_id;
-    domain::codec::any_command command;
+    domain::any_command command;
     std::optional<std::uint64_t> expected_version;
 };
 

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "domain/codec.hpp"
 #include "domain/stream_name.hpp"
 #include "tests/support/actors.hpp"
 #include "tests/support/log_fixture.hpp"
@@ -32,11 +33,11 @@ protected:
         if (!log) log = open_log(dir.path() / "log");
         handler = std::make_unique<commands::handler>(*log, options);
     }
-    commands::result<commands::outcome> send(codec::any_command c, actor who, std::string id = "") {
+    commands::result<commands::outcome> send(domain::any_command c, actor who, std::string id = "") {
         if (id.empty()) id = "cmd-" + std::to_string(++counter);
         return handler->handle(commands::envelope{id, std::move(c), std::move(who), std::nullopt, ""});
     }
-    commands::outcome ok(codec::any_command c, actor who, std::string id = "") {
+    commands::outcome ok(domain::any_command c, actor who, std::string id = "") {
         auto r = send(std::move(c), std::move(who), std::move(id));
         EXPECT_TRUE(r) << (r ? "" : r.error().code + ": " + r.error().message);
         return r ? *r : commands::outcome{};
@@ -259,7 +260,7 @@ TEST_F(Handler, CommandsInFlightAtOnceAreEachAnsweredOnceAndTakeTurnsOnOneAggreg
     std::map<std::string, int> answers;  // command id → times answered
     std::vector<std::string> failures;
     int answered = 0;
-    auto send_async = [&](std::string id, codec::any_command c, actor who) {
+    auto send_async = [&](std::string id, domain::any_command c, actor who) {
         handler->handle_async({id, std::move(c), std::move(who), std::nullopt, ""}, [&, id](commands::result<commands::outcome> r) {
             std::lock_guard lock(m);
             ++answers[id];

@@ -28,7 +28,7 @@ protected:
         runner->start();
     }
     void TearDown() override { runner->stop(); }
-    commands::outcome ok(codec::any_command c, actor who) {
+    commands::outcome ok(domain::any_command c, actor who) {
         auto r = handler->handle({"t-" + std::to_string(++n), std::move(c), std::move(who), std::nullopt, ""});
         EXPECT_TRUE(r) << (r ? "" : r.error().code + ": " + r.error().message);
         return r ? *r : commands::outcome{};

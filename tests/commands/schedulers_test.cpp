@@ -30,7 +30,7 @@ protected:
         ok(dealer_command{register_dealer{"D-1", "Telco client", "EUR", 14, 0}}, staff(role::admin));
     }
     void TearDown() override { managers->stop(); }
-    void ok(codec::any_command c, actor who) {
+    void ok(domain::any_command c, actor who) {
         auto r = handler->handle({"t-" + std::to_string(++n), std::move(c), std::move(who), std::nullopt, ""});
         ASSERT_TRUE(r) << r.error().code << ": " << r.error().message;
     }

@@ -50,7 +50,7 @@ protected:
         handler = std::make_unique<commands::handler>(*log, handling);
         source = std::make_unique<storage::local_event_source>(*log);
     }
-    commands::outcome ok(codec::any_command c, actor by) {
+    commands::outcome ok(domain::any_command c, actor by) {
         auto r = handler->handle(commands::envelope{"cmd-" + std::to_string(++sent), std::move(c), std::move(by), std::nullopt, ""});
         EXPECT_TRUE(r) << (r ? "" : r.error().code + ": " + r.error().message);
         return r ? *r : commands::outcome{};

@@ -217,7 +217,7 @@ private:
     }
     static domain::actor staff_billing() { return {domain::role::system, "billing", {}}; }
 
-    void send(domain::codec::any_command c, domain::actor by) {
+    void send(domain::any_command c, domain::actor by) {
         auto r = handler_.handle(commands::envelope{prefix_ + "cmd-" + std::to_string(++sent_), std::move(c), std::move(by),
                                                     std::nullopt, ""});
         if (r && !r->positions.empty()) ++accepted_;

@@ -53,7 +53,7 @@ protected:
         ASSERT_TRUE(log);
         commands::handler handler(*log, {.cache_entries = 100, .snapshot_every = 0, .max_retries = 0, .clock = [this] { return now; }});
         const actor admin = staff(role::admin, "admin-1"), d1 = dealer("D-1");
-        const std::vector<std::pair<codec::any_command, actor>> story{
+        const std::vector<std::pair<domain::any_command, actor>> story{
             {dealer_command{register_dealer{"D-1", "Okna", "EUR", 30, 0}}, admin},
             {order_command{place_order{"O-1", "D-1", "EUR", {{"WIN", "Window", 4, 18900}}, {}, {}}}, d1},
             {order_command{accept_order{"O-1", "2026-03-10"}}, staff(role::engineer, "eng-7")},

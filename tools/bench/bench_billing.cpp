@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
                             admin, std::nullopt, ""});
         // The comparison: plain commands, one event each, on as many threads.
         const double plain = in_parallel(h, subscriptions, threads, accountant, [&](std::size_t i) {
-            return domain::codec::any_command{domain::subscription_command{domain::start_subscription{
+            return domain::any_command{domain::subscription_command{domain::start_subscription{
                 "S-" + std::to_string(i), "D-" + std::to_string(i % dealers), "PBX", 3000 + static_cast<std::int64_t>(i % 7) * 100, "monthly", start}}};
         });
         std::printf("setup: %zu StartSubscription commands on %zu threads: %.1f s = %.0f commands/s (the plain path)\n", subscriptions, threads,
