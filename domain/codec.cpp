@@ -262,6 +262,26 @@ struct is_optional : std::false_type {};
 template <class T>
 struct is_optional<std::optional<T>> : std::true_type {};
 
+// How many members an aggregate struct has: the most initializers `T{…}` accepts (each one
+// converts to whatever the member is).
+struct any_member {
+    template <class M>
+    operator M() const;  // never called: only asked whether the conversion exists
+};
+template <class T, class... Given>
+consteval std::size_t member_count() {
+    if constexpr (requires { T{Given{}..., any_member{}}; }) return member_count<T, Given..., any_member>();
+    else return sizeof...(Given);
+}
+
+// Every member of a struct the codec reads or writes is in its describe list, which lives here,
+// far from the struct: a member added in domain/ and not here is a compile error, not a field
+// silently missing from the log.
+template <class T>
+consteval bool every_member_described() {
+    return boost::mp11::mp_size<boost::describe::describe_members<T, boost::describe::mod_public>>::value == member_count<T>();
+}
+
 template <class T>
 concept described = boost::describe::has_describe_members<T>::value;
 
@@ -326,6 +346,7 @@ public:
     }
     template <described T>
     bool read(const json::value& v, T& out, const std::string& path) {
+        static_assert(every_member_described<T>(), "a member of this struct is missing from its BOOST_DESCRIBE_STRUCT list");
         using members = boost::describe::describe_members<T, boost::describe::mod_public>;
         if (!v.is_object()) return fail(path, "expected an object");
         const auto& object = v.get_object();
@@ -378,6 +399,7 @@ json::value write(const std::vector<T>& items) {
 }
 template <described T>
 json::value write(const T& x) {
+    static_assert(every_member_described<T>(), "a member of this struct is missing from its BOOST_DESCRIBE_STRUCT list");
     json::object object;
     boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto d) {
         const auto& member = x.*d.pointer;
