@@ -627,7 +627,8 @@ void server::impl::take_command(request req, const std::shared_ptr<session>& s, 
         // Bulk: each command waits for the one before, so the whole request runs on the pool.
         auto shared = std::make_shared<request>(std::move(req));
         return answer_on_pool(s, id, started, what, [this, who = std::move(*who), many = std::move(body->get_array()), shared] {
-            return to_response(bulk_commands(routes, who, many, (*shared)["X-Correlation-Id"]), shared->keep_alive() && !stopping);
+            auto a = bulk_commands(routes, who, many, (*shared)["X-Correlation-Id"]);
+            return to_response(std::move(a), shared->keep_alive() && !stopping);  // `stopping` read after the bulk ran
         });
     }
     // Counted like a pool task, before prepare_command() looks at `stopping`: stop() waits until its

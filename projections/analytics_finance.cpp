@@ -1,6 +1,8 @@
 // The analytics_finance projection: how each event moves the rows of analytics.invoice_facts,
 // analytics.revenue_monthly, analytics.dso_monthly. One projection per file; what they share is in
 // projections/detail/ (docs/projections.md).
+// Folded from the log in position order like every projection, so a rebuild gives the same rows
+// as the live tables.
 #include <map>
 #include <ranges>
 #include <set>

@@ -1,5 +1,7 @@
 // The analytics_stock projection: how each event moves the rows of analytics.stock_movements. One
 // projection per file; what they share is in projections/detail/ (docs/projections.md).
+// Folded from the log in position order like every projection, so a rebuild gives the same rows
+// as the live tables.
 #include <map>
 #include <ranges>
 #include <set>

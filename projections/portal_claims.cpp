@@ -1,5 +1,6 @@
 // The portal_claims projection: how each event moves the rows of portal.claims, portal.claim_messages.
 // One projection per file; what they share is in projections/detail/ (docs/projections.md).
+// The dealer portal reads it: what a dealer sees when it opens the portal, one query away.
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 

@@ -1,5 +1,7 @@
-// The portal_finance projection: how each event moves the rows of . One projection per file; what they
-// share is in projections/detail/ (docs/projections.md).
+// The portal_finance projection: how each event moves the rows of portal.invoices, portal.payments,
+// portal.dealer_balances and portal.account_entries — the dealer's statement is every document with
+// the running balance after it. Folded from the log in position order, exactly once like every
+// projection. One projection per file; what they share is in projections/detail/ (docs/projections.md).
 #include <boost/json/object.hpp>
 
 #include "domain/account.hpp"

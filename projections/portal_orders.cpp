@@ -1,6 +1,7 @@
 // The portal_orders projection: how each event moves the rows of portal.orders, portal.order_lines,
 // portal.order_timeline. One projection per file; what they share is in projections/detail/
 // (docs/projections.md).
+// The dealer portal reads it: what a dealer sees when it opens the portal, one query away.
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 

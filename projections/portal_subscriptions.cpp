@@ -2,7 +2,6 @@
 // projection per file; what they share is in projections/detail/ (docs/projections.md).
 #include <boost/json/object.hpp>
 
-#include "domain/account.hpp"
 #include "domain/codec.hpp"
 #include "domain/stream_name.hpp"
 #include "projections/detail/decode.hpp"

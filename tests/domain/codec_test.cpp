@@ -104,10 +104,11 @@ TEST(Codec, ReservationEventsAreEncodedFromTheCodecsTableWithTheirSchemaVersion)
     const auto extref = codec::encode(reservation_event{external_ref_reserved{"O-1", "D-1", "PO-7"}});
     EXPECT_EQ(extref.type, "ExternalRefReserved");
     EXPECT_EQ(extref.schema_version, 1u);
-    EXPECT_EQ(json::parse(extref.data), json::parse(R"({"order_id":"O-1","dealer_id":"D-1","external_ref":"PO-7"})"));
+    // Byte for byte what the handler wrote before these were codec events.
+    EXPECT_EQ(extref.data, R"({"order_id":"O-1","dealer_id":"D-1","external_ref":"PO-7"})");
     const auto payref = codec::encode(reservation_event{payment_ref_reserved{"P-1", "D-1", "BANK-77"}});
     EXPECT_EQ(payref.type, "PaymentRefReserved");
-    EXPECT_EQ(json::parse(payref.data), json::parse(R"({"payment_id":"P-1","dealer_id":"D-1","external_ref":"BANK-77"})"));
+    EXPECT_EQ(payref.data, R"({"payment_id":"P-1","dealer_id":"D-1","external_ref":"BANK-77"})");
     EXPECT_EQ(codec::current_schema_version("ExternalRefReserved"), 1u);
     EXPECT_EQ(codec::current_schema_version("PaymentRefReserved"), 1u);
     EXPECT_EQ(codec::current_schema_version("OrderPlaced"), 1u);
